@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Set everything up (idempotent, fast when already done), then run what was asked:
+#   ./dev.sh serve [ARGS...]   start the server (data in ./treazr-data)
+#   ./dev.sh test  [PYTEST ARGS...]   lint, type checks and the whole test suite
+#   ./dev.sh setup             only set up
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=$ROOT/.venv
+
+DEBIAN_PACKAGES=(python3 python3-venv gcc libc6-dev
+  libretro-nestopia libretro-gambatte libretro-mgba libretro-bsnes-mercury-performance libretro-beetle-pce-fast
+  retroarch chromium fonts-dejavu-core)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+install_debian_packages() {
+  local missing=()
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Treazr needs these Debian packages. Install them, then run this again:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_python_packages() {
+  local stamp=$VENV/.treazr-installed want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the virtual environment in .venv"
+    python3 -m venv "$VENV"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing Python packages"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+build_native() {
+  if [ -x emulator_cores/build.sh ]; then
+    bash emulator_cores/build.sh
+  fi
+}
+
+setup() {
+  install_debian_packages
+  install_python_packages
+  build_native
+}
+
+command=${1:-serve}
+shift || true
+case "$command" in
+  setup)
+    setup ;;
+  serve)
+    setup
+    exec "$VENV/bin/treazr" serve "$@" ;;
+  test)
+    setup
+    say "ruff"
+    "$VENV/bin/ruff" check treazr tests benchmarks packaging
+    say "mypy"
+    "$VENV/bin/mypy"
+    say "pytest"
+    exec "$VENV/bin/python" -m pytest "$@" ;;
+  *)
+    echo "usage: ./dev.sh [serve|test|setup] [ARGS...]" >&2
+    exit 2 ;;
+esac

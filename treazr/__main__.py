@@ -1,0 +1,3 @@
+from treazr.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""Treazr's exceptions, mapped once to HTTP responses (``treazr.web.errors``) and once to CLI
+messages (``treazr.cli``).
+
+    TreazrError                  a user-facing problem: one clear line, never a traceback
+    ├── ConfigError              a setting has a value that is not allowed (exit 2)
+    ├── NotFound                 the thing asked for does not exist, or is not yours (404)
+    ├── AuthenticationError      who is asking is unknown: bad signature, expired session (401)
+    ├── PermissionDenied         who is asking may not do this (403)
+    ├── Conflict                 the request clashes with the current state (409)
+    ├── RateLimited              too many requests; carries ``retry_after`` seconds (429)
+    ├── InvalidInput             a request or file is malformed (400)
+    │   └── InvalidContent       a ROM, archive, save or state is unusable (422)
+    │       └── HostileArchive   an archive that tries to escape, bomb or link (422)
+    ├── CoreError                a libretro core failed to load or run (500 to the player, clearly)
+    │   └── CoreCrashed          the worker process died or stopped producing frames
+    └── NotBuiltYet              a command or route that exists but is not implemented (exit 2)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "Conflict",
+    "CoreCrashed",
+    "CoreError",
+    "HostileArchive",
+    "InvalidContent",
+    "InvalidInput",
+    "NotBuiltYet",
+    "NotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "TreazrError",
+]
+
+
+class TreazrError(Exception):
+    """A problem the user can understand and act on; ``str(error)`` is the one line they see."""
+
+    http_status = 500
+    exit_code = 1
+
+
+class ConfigError(TreazrError):
+    http_status = 500
+    exit_code = 2
+
+
+class NotFound(TreazrError):
+    http_status = 404
+
+
+class AuthenticationError(TreazrError):
+    http_status = 401
+
+
+class PermissionDenied(TreazrError):
+    http_status = 403
+
+
+class Conflict(TreazrError):
+    http_status = 409
+
+
+class RateLimited(TreazrError):
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InvalidInput(TreazrError):
+    http_status = 400
+
+
+class InvalidContent(InvalidInput):
+    http_status = 422
+
+
+class HostileArchive(InvalidContent):
+    pass
+
+
+class CoreError(TreazrError):
+    http_status = 500
+
+
+class CoreCrashed(CoreError):
+    pass
+
+
+class NotBuiltYet(TreazrError):
+    http_status = 501
+    exit_code = 2

@@ -1,0 +1,1 @@
+"""The ROM library: identification, hashing, archives, naming, the content store and rescans."""

@@ -1,0 +1,14 @@
+"""The application's migration sets, in the order they apply (later sets may reference earlier ones)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Migrations
+
+from treazr.auth.schema import migrations as auth
+from treazr.emulation.schema import migrations as emulation
+from treazr.library.schema import migrations as library
+from treazr.web.schema import migrations as web
+
+__all__ = ["MIGRATION_SETS"]
+
+MIGRATION_SETS: tuple[Migrations, ...] = (auth, library, emulation, web)

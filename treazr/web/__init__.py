@@ -1,0 +1,1 @@
+"""The web layer: the Litestar app, its routes and pages. It calls the domain, never the reverse."""

@@ -1,0 +1,73 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.datastructures import State
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+from prometheus_client import CollectorRegistry
+
+from treazr.paths import assets_dir
+from treazr.services import Services
+from treazr.web.assets import AssetManifest
+from treazr.web.errors import EXCEPTION_HANDLERS
+from treazr.web.metrics import HttpMetrics, request_middleware
+
+__all__ = ["create_app"]
+
+
+def _route_handlers() -> list[Any]:
+    from treazr.web import assets
+    from treazr.web.routes import admin, auth, health, library, pages, play
+
+    handlers: list[Any] = []
+    for module in (assets, health, auth, library, play, pages, admin):
+        handlers.extend(module.ROUTES)
+    return handlers
+
+
+def create_app(services: Services) -> Litestar:
+    """Build the app around already opened services (the caller owns and closes them)."""
+    registry = CollectorRegistry()
+    manifest = AssetManifest.build()
+
+    def _globals(engine: JinjaTemplateEngine) -> None:
+        engine.engine.globals["asset_url"] = manifest.url
+        engine.engine.globals["import_map"] = manifest.import_map()
+
+    template_config = TemplateConfig(directory=assets_dir() / "templates", engine=JinjaTemplateEngine,
+                                     engine_callback=_globals)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.started_monotonic = time.monotonic()
+        try:
+            yield
+        finally:
+            await services.db.close_async_reader()
+
+    state = State({
+        "services": services,
+        "assets": manifest,
+        "metrics_registry": registry,
+        "http_metrics": HttpMetrics(registry),
+        "started_monotonic": time.monotonic(),
+    })
+    return Litestar(
+        route_handlers=_route_handlers(),
+        state=state,
+        lifespan=[lifespan],
+        middleware=[request_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        template_config=template_config,
+        request_max_body_size=services.settings.server.max_request_kb * 1024,
+        response_cache_config=ResponseCacheConfig(),
+        debug=False,
+    )

@@ -1,0 +1,39 @@
+"""TreazrError -> HTTP response, in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from treazr.errors import RateLimited, TreazrError
+
+__all__ = ["EXCEPTION_HANDLERS"]
+
+log = logging.getLogger("treazr.web")
+
+
+def _treazr_error(request: Request, error: TreazrError) -> Response:
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if error.http_status >= 500:
+        log.error("request failed", extra={"path": request.url.path, "error": str(error)})
+    return Response({"error": str(error), "status": error.http_status}, status_code=error.http_status,
+                    headers=headers)
+
+
+def _http_error(request: Request, error: HTTPException) -> Response:
+    return Response({"error": error.detail, "status": error.status_code}, status_code=error.status_code,
+                    headers=error.headers or None)
+
+
+def _unexpected(request: Request, error: Exception) -> Response:
+    log.exception("unexpected error", extra={"path": request.url.path})
+    return Response({"error": "Something went wrong on the server; it has been logged.", "status": 500},
+                    status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+EXCEPTION_HANDLERS = {TreazrError: _treazr_error, HTTPException: _http_error, Exception: _unexpected}

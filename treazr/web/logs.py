@@ -1,0 +1,48 @@
+"""Structured JSON logs: one object a line, on stderr and in ``logs/treazr.log`` of the data directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["JsonFormatter", "configure_logging"]
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, log_dir: Path | None) -> None:
+    root = logging.getLogger("treazr")
+    root.setLevel(level.upper())
+    root.propagate = False
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    stream = logging.StreamHandler()
+    stream.setFormatter(JsonFormatter())
+    root.addHandler(stream)
+    if log_dir is not None:
+        file_handler = logging.handlers.RotatingFileHandler(
+            log_dir / "treazr.log", maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8")
+        file_handler.setFormatter(JsonFormatter())
+        root.addHandler(file_handler)

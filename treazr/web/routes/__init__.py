@@ -1,0 +1,1 @@
+"""Route modules; each exports ``ROUTES`` and says who may call every handler in it."""
