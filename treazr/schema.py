@@ -7,8 +7,9 @@ from sqlite_utils import Migrations
 from treazr.auth.schema import migrations as auth
 from treazr.emulation.schema import migrations as emulation
 from treazr.library.schema import migrations as library
+from treazr.streaming.schema import migrations as streaming
 from treazr.web.schema import migrations as web
 
 __all__ = ["MIGRATION_SETS"]
 
-MIGRATION_SETS: tuple[Migrations, ...] = (auth, library, emulation, web)
+MIGRATION_SETS: tuple[Migrations, ...] = (auth, library, emulation, streaming, web)
