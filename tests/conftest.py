@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,3 +42,80 @@ def services(settings: Settings) -> Iterator[Services]:
         yield opened
     finally:
         opened.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A real ``treazr serve`` process on loopback."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    log_path: Path
+    http_port: int
+
+    @property
+    def ca_path(self) -> Path:
+        return self.data_dir / "certificates" / "ca.pem"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM by pid, then wait; returns the exit code (kills after ``timeout``)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+
+def start_server(data_dir: Path, log_path: Path, *, tls: str = "auto", env: dict[str, str] | None = None,
+                 extra_args: tuple[str, ...] = ()) -> LiveServer:
+    """Start ``treazr serve`` on 127.0.0.1 and wait until /healthz answers (or fail with its log)."""
+    port, http_port = free_port(), free_port()
+    command = [sys.executable, "-m", "treazr", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--http-port", str(http_port), "--tls", tls, *extra_args]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TREAZR_")}
+    environment.update(env or {})
+    log_file = open(log_path, "wb")  # noqa: SIM115 - the child owns it until it exits
+    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment, cwd=REPO)
+    log_file.close()
+    scheme = "https" if tls != "off" else "http"
+    server = LiveServer(process, f"{scheme}://127.0.0.1:{port}", data_dir, log_path, http_port)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"treazr serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2, context=context) as response:
+                if response.status == 200:
+                    return server
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.1)
+    server.stop()
+    raise AssertionError(f"treazr serve did not answer /healthz within 60 s:\n{server.log()}")
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A real HTTPS server (automatic local CA) on loopback with an empty data directory."""
+    server = start_server(tmp_path / "server-data", tmp_path / "server.log")
+    try:
+        yield server
+    finally:
+        server.stop()

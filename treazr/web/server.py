@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -74,6 +76,16 @@ async def _redirect_to_https(plan: ServerPlan) -> asyncio.Server:
     return await asyncio.start_server(handle, plan.host, plan.http_port)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after a graceful stop (exit -15); a clean stop should exit 0."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
 def run_server(services: Services, plan: ServerPlan, on_ready: Callable[[], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM; stop accepting, finish requests and writes, and return."""
     config = uvicorn.Config(
@@ -88,7 +100,7 @@ def run_server(services: Services, plan: ServerPlan, on_ready: Callable[[], None
         ws_per_message_deflate=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
 
     async def main() -> None:
         redirect = await _redirect_to_https(plan) if plan.http_port else None
