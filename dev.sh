@@ -68,7 +68,9 @@ case "$command" in
   test)
     setup
     say "ruff"
-    "$VENV/bin/ruff" check treazr tests benchmarks packaging
+    lint_paths=()
+    for path in treazr tests benchmarks packaging; do [ -e "$path" ] && lint_paths+=("$path"); done
+    "$VENV/bin/ruff" check "${lint_paths[@]}"
     say "mypy"
     "$VENV/bin/mypy"
     say "pytest"
