@@ -1,0 +1,135 @@
+"""The encoders, read back by real FFmpeg decoders (PyAV)."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from treazr.errors import InvalidInput
+from treazr.streaming.encoder import AudioEncoder, VideoEncoder, codec_string, is_idr
+
+
+def pixel_art(frame: int, height: int = 240, width: int = 256) -> np.ndarray:
+    """8x8 tiles from a small palette scrolling sideways, plus a one-pixel line of saturated red."""
+    rng = np.random.default_rng(7)
+    tiles = rng.integers(0, 12, (height // 8 + 1, width // 8 + 1))
+    palette = rng.integers(0, 256, (12, 4)).astype(np.uint8)
+    image = palette[np.roll(tiles, frame // 4, axis=1)].repeat(8, 0).repeat(8, 1)[:height, :width]
+    image[frame % height, :, :3] = (0, 0, 255)
+    return np.ascontiguousarray(image)
+
+
+def psnr(decoded_rgb: np.ndarray, bgrx: np.ndarray) -> float:
+    error = np.mean((decoded_rgb.astype(np.float64) - bgrx[:, :, 2::-1].astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(error, 1e-12)))
+
+
+def decode_all(units: list[bytes]) -> list[av.VideoFrame]:
+    decoder = av.CodecContext.create("h264", "r")
+    frames: list[av.VideoFrame] = []
+    for data in units:
+        frames.extend(decoder.decode(av.Packet(data)))  # type: ignore[arg-type]
+    return frames
+
+
+@pytest.mark.parametrize("chroma", ["444", "420"])
+def test_video_round_trip_keeps_pixel_art_crisp(chroma: str) -> None:
+    encoder = VideoEncoder(fps=60, chroma=chroma, bitrate_kbps=3000)  # type: ignore[arg-type]
+    sources = [pixel_art(n) for n in range(90)]
+    units = [encoder.encode(image, n, n * 16_667) for n, image in enumerate(sources)]
+    frames = decode_all([unit.data for unit in units])
+    assert len(frames) == len(sources)
+    assert encoder.config is not None
+    scale = encoder.config.scale
+    assert scale == (1 if chroma == "444" else 2)
+    scores = [psnr(frame.to_ndarray(format="rgb24")[::scale, ::scale], image)
+              for frame, image in zip(frames, sources, strict=True)]
+    assert np.median(scores) >= 40, scores
+    # One-pixel chroma detail survives: the red line is still red, not smeared into its neighbours.
+    last = frames[-1].to_ndarray(format="rgb24")[::scale, ::scale]
+    line = 89 % 240
+    assert last[line, :, 0].mean() > 200 and last[line, :, 2].mean() < 60
+
+
+def test_only_idr_units_are_key_and_keyframes_come_on_request() -> None:
+    encoder = VideoEncoder(fps=60, chroma="444")
+    units = []
+    for n in range(40):
+        if n in (10, 25):
+            encoder.request_keyframe()
+        units.append(encoder.encode(pixel_art(n), n, n))
+    keys = [n for n, unit in enumerate(units) if unit.key]
+    assert keys == [0, 10, 25]  # no periodic keyframes, no scene-cut keyframes
+    assert all(is_idr(unit.data) == unit.key for unit in units)
+    assert encoder.config is not None and encoder.config.codec.startswith("avc1.F4")  # High 4:4:4
+    assert codec_string(units[10].data) == encoder.config.codec
+    # A decoder that starts at the requested IDR decodes everything from there.
+    assert len(decode_all([unit.data for unit in units[25:]])) == 15
+
+
+def test_a_new_frame_size_starts_a_new_stream() -> None:
+    encoder = VideoEncoder(fps=60, chroma="420")
+    first = encoder.encode(pixel_art(0), 0, 0)
+    config = encoder.config
+    second = encoder.encode(pixel_art(1, height=223, width=255), 1, 1)  # odd sizes are padded
+    assert first.key and second.key
+    assert config is not None and encoder.config is not None and encoder.config != config
+    assert (encoder.config.width, encoder.config.height) == (255, 223)
+    assert (encoder.config.coded_width, encoder.config.coded_height) == (512, 448)
+    decoded = decode_all([second.data])
+    assert (decoded[0].width, decoded[0].height) == (512, 448)
+    picture = decoded[0].to_ndarray(format="rgb24")
+    # A lone IDR under a 1.5-frame VBV is soft, but the picture must line up with the source pixels.
+    aligned = psnr(picture[:446:2, :510:2], pixel_art(1, 223, 255))
+    shifted = psnr(picture[2:448:2, :510:2], pixel_art(1, 223, 255))
+    assert aligned >= 25 and aligned > shifted + 5
+
+
+def test_switching_chroma_starts_a_new_stream() -> None:
+    encoder = VideoEncoder(fps=60, chroma="444")
+    encoder.encode(pixel_art(0), 0, 0)
+    encoder.set_chroma("420")
+    unit = encoder.encode(pixel_art(1), 1, 1)
+    assert unit.key and encoder.config is not None and encoder.config.chroma == "420"
+
+
+def test_bad_video_input_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        VideoEncoder(fps=60, chroma="422")  # type: ignore[arg-type]
+    encoder = VideoEncoder(fps=60)
+    with pytest.raises(InvalidInput, match="BGRX"):
+        encoder.encode(np.zeros((240, 256, 3), np.uint8), 0, 0)
+    with pytest.raises(InvalidInput):
+        codec_string(b"\x00\x00\x01\x41\x9a")
+
+
+@pytest.mark.parametrize("core_rate", [32040.5, 32768.0, 44100.0, 48000.0])
+def test_audio_is_resampled_to_48k_opus_packets(core_rate: float) -> None:
+    encoder = AudioEncoder(sample_rate=core_rate, packet_ms=10)
+    seconds, tone = 1.0, 1000.0
+    t = np.arange(int(core_rate * seconds)) / core_rate
+    wave = (np.sin(2 * np.pi * tone * t) * 12000).astype(np.int16)
+    stereo = np.stack([wave, wave], axis=1)
+    packets = []
+    for start in range(0, len(stereo), 534):  # about one video frame of audio per call
+        packets.extend(encoder.encode(np.ascontiguousarray(stereo[start:start + 534])))
+    assert 95 <= len(packets) <= 100
+    assert all(p.duration_us == 10_000 for p in packets)
+    assert [p.timestamp_us for p in packets[:3]] == [0, 10_000, 20_000]
+    decoder = av.CodecContext.create("libopus", "r")
+    pcm = np.concatenate([frame.to_ndarray().reshape(-1) for packet in packets
+                          for frame in decoder.decode(av.Packet(packet.data))])  # type: ignore[arg-type]
+    channel = pcm.reshape(-1, 2)[:, 0].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(channel[4800:]))
+    peak_hz = np.argmax(spectrum) * 48000 / len(channel[4800:])
+    assert abs(peak_hz - tone) < 5
+
+
+def test_bad_audio_input_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        AudioEncoder(sample_rate=48000, packet_ms=7)
+    encoder = AudioEncoder(sample_rate=48000)
+    with pytest.raises(InvalidInput, match="int16"):
+        encoder.encode(np.zeros((10, 2), np.float32))
+    assert encoder.encode(np.zeros((0, 2), np.int16)) == []

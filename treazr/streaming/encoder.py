@@ -1,0 +1,311 @@
+"""Per-session encoders: core frames to H.264 access units, core audio to Opus packets (PyAV).
+
+The video path is tuned for latency, not for file size: libx264 ``ultrafast`` + ``zerolatency``, one
+access unit out per frame in, no B-frames, no periodic keyframes (a viewer that joins, a decoder that
+reports an error or a dropped frame asks for an IDR with :meth:`VideoEncoder.request_keyframe`), and a
+VBV buffer of about 1.5 frames so an IDR never takes several frame times to send.
+
+Pixel art is kept crisp in one of two ways (``chroma``):
+
+- ``"444"``: High 4:4:4 Predictive, full-resolution chroma (what Chromium decodes in WebCodecs);
+- ``"420"``: the frame is first scaled up by 2 with nearest neighbour, so every source pixel still has
+  its own chroma sample once 4:2:0 halves the chroma resolution. The luma plane is scaled, the chroma
+  planes are computed at source resolution: that *is* the 4:2:0 chroma of the scaled frame.
+
+Colour: full-range BT.601 with sRGB primaries and transfer written in the VUI, so a browser shows the
+core's RGB values without any gamma or gamut conversion.
+
+The hot path allocates nothing of its own: the BGRX frame is converted in 8.8 fixed point through two
+preallocated uint16 buffers straight into the planes of one reused ``av.VideoFrame``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+import av
+import numpy as np
+from av.video.frame import PictureType
+
+from treazr.errors import InvalidInput
+
+__all__ = [
+    "AudioEncoder",
+    "AudioPacket",
+    "Chroma",
+    "VideoAccessUnit",
+    "VideoConfig",
+    "VideoEncoder",
+    "codec_string",
+    "is_idr",
+]
+
+Chroma = Literal["444", "420"]
+
+OPUS_RATE = 48000
+_UPSCALE_420 = 2
+
+# Full-range BT.601 (JPEG) RGB -> YCbCr in 8.8 fixed point, laid out so every intermediate stays within
+# uint16: (start channel, its weight, its offset, then two (channel, weight) pairs to subtract or add).
+# Channel indexes are BGRX. Luma weights sum to 256; chroma starts at 128 * 256 + 127 and never wraps.
+_LUMA = ((2, 77), (1, 150), (0, 29))
+_CB = (0, 128, (2, 43), (1, 85))
+_CR = (2, 128, (1, 107), (0, 21))
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """What a browser needs to configure its ``VideoDecoder`` and draw the picture."""
+
+    codec: str  # "avc1.PPCCLL", read from the SPS
+    chroma: Chroma
+    coded_width: int
+    coded_height: int
+    width: int  # the visible picture in source pixels, before any upscale
+    height: int
+    scale: int  # coded pixels per source pixel (1 for 4:4:4, 2 for 4:2:0)
+
+
+@dataclass(frozen=True)
+class VideoAccessUnit:
+    """One encoded frame in Annex B; ``key`` only when it holds an IDR (and its SPS/PPS)."""
+
+    data: bytes
+    key: bool
+    frame_number: int
+    timestamp_us: int
+
+
+@dataclass(frozen=True)
+class AudioPacket:
+    data: bytes
+    timestamp_us: int  # of the first sample, on the 48 kHz timeline of this encoder
+    duration_us: int
+
+
+def is_idr(annexb: bytes) -> bool:
+    """True when the access unit's first slice is an IDR slice (NAL type 5).
+
+    Only the NAL headers up to the first slice are looked at: parameter sets and SEI come first.
+    """
+    position = 0
+    while True:
+        start = annexb.find(b"\x00\x00\x01", position)
+        if start < 0 or start + 3 >= len(annexb):
+            return False
+        nal_type = annexb[start + 3] & 0x1F
+        if nal_type == 5:
+            return True
+        if 1 <= nal_type <= 4:
+            return False
+        position = start + 3
+
+
+def codec_string(annexb: bytes) -> str:
+    """The ``avc1.PPCCLL`` codec string from the SPS (NAL type 7) in an access unit."""
+    position = 0
+    while True:
+        start = annexb.find(b"\x00\x00\x01", position)
+        if start < 0 or start + 7 > len(annexb):
+            raise InvalidInput("the access unit holds no sequence parameter set")
+        if annexb[start + 3] & 0x1F == 7:
+            profile, constraints, level = annexb[start + 4:start + 7]
+            return f"avc1.{profile:02X}{constraints:02X}{level:02X}"
+        position = start + 3
+
+
+class VideoEncoder:
+    """One H.264 stream for one play session. Not thread-safe: the worker's frame loop owns it."""
+
+    def __init__(self, *, fps: float, chroma: Chroma = "444", bitrate_kbps: int = 3000) -> None:
+        if chroma not in ("444", "420"):
+            raise InvalidInput(f"chroma must be '444' or '420', not {chroma!r}")
+        if not 1 <= fps <= 240:
+            raise InvalidInput(f"a frame rate of {fps} fps cannot be streamed")
+        self.fps = fps
+        self.chroma: Chroma = chroma
+        self.bitrate_kbps = bitrate_kbps
+        self.config: VideoConfig | None = None  # known after the first frame
+        self._context: av.VideoCodecContext | None = None
+        self._frame: av.VideoFrame | None = None
+        self._shape: tuple[int, int] = (0, 0)
+        self._want_keyframe = True
+        self._pts = 0
+        self._acc: np.ndarray = np.empty(0, np.uint16)
+        self._tmp: np.ndarray = np.empty(0, np.uint16)
+        self._planes: list[np.ndarray] = []
+
+    def request_keyframe(self) -> None:
+        """Make the next frame an IDR (a viewer joined, a decoder failed, a viewer skipped frames)."""
+        self._want_keyframe = True
+
+    def set_chroma(self, chroma: Chroma) -> None:
+        """Switch between 4:4:4 and upscaled 4:2:0; the next frame starts a new stream (and config)."""
+        if chroma not in ("444", "420"):
+            raise InvalidInput(f"chroma must be '444' or '420', not {chroma!r}")
+        if chroma != self.chroma:
+            self.chroma = chroma
+            self._close_context()
+
+    def encode(self, frame: np.ndarray, frame_number: int, timestamp_us: int) -> VideoAccessUnit:
+        """Encode one BGRX frame of shape (h, w, 4); returns its access unit (zerolatency: no delay).
+
+        A change of size or chroma starts a new stream whose first unit is an IDR; ``self.config``
+        then describes it, so the caller should compare configs and tell viewers when it changed.
+        """
+        if frame.ndim != 3 or frame.shape[2] != 4 or frame.dtype != np.uint8:
+            raise InvalidInput(f"expected a BGRX uint8 frame of shape (h, w, 4), got {frame.shape} {frame.dtype}")
+        height, width = frame.shape[:2]
+        if (height, width) != self._shape or self._context is None:
+            self._open(width, height)
+        assert self._context is not None and self._frame is not None
+        self._convert(frame)
+        video_frame = self._frame
+        video_frame.pts = self._pts
+        self._pts += 1
+        video_frame.pict_type = PictureType.I if self._want_keyframe else PictureType.NONE
+        self._want_keyframe = False
+        packets = self._context.encode(video_frame)
+        data = b"".join(bytes(packet) for packet in packets)
+        key = is_idr(data)
+        if key and self.config is not None and not self.config.codec:
+            self.config = _with_codec(self.config, codec_string(data))
+        return VideoAccessUnit(data=data, key=key, frame_number=frame_number, timestamp_us=timestamp_us)
+
+    def close(self) -> None:
+        self._close_context()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _open(self, width: int, height: int) -> None:
+        self._close_context()
+        scale = 1 if self.chroma == "444" else _UPSCALE_420
+        # x264 needs even sizes; the padding is never shown (the config names the visible size).
+        chroma_w, chroma_h = width + (width & 1), height + (height & 1)
+        coded_w, coded_h = chroma_w * scale, chroma_h * scale
+        context = av.CodecContext.create("libx264", "w")
+        assert isinstance(context, av.VideoCodecContext)
+        rate = Fraction(round(self.fps * 1000), 1000)
+        context.width, context.height = coded_w, coded_h
+        context.pix_fmt = "yuv444p" if self.chroma == "444" else "yuv420p"
+        context.time_base = 1 / rate
+        context.framerate = rate
+        context.bit_rate = self.bitrate_kbps * 1000
+        context.color_range = 2  # AVCOL_RANGE_JPEG: full range
+        context.colorspace = 6  # AVCOL_SPC_SMPTE170M (BT.601)
+        context.color_primaries = 1  # BT.709 = sRGB primaries
+        context.color_trc = 13  # IEC 61966-2-1 (sRGB)
+        vbv_kbit = max(1, math.ceil(self.bitrate_kbps / self.fps * 1.5))
+        context.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "forced-idr": "1",
+            "x264-params": (f"keyint=infinite:min-keyint=1:scenecut=0:bframes=0:annexb=1:repeat-headers=1:"
+                            f"vbv-maxrate={self.bitrate_kbps}:vbv-bufsize={vbv_kbit}"),
+        }
+        context.open()
+        self._context = context
+        self._frame = av.VideoFrame(coded_w, coded_h, context.pix_fmt)
+        self._frame.color_range = 2
+        self._shape = (height, width)
+        self._acc = np.zeros((height, width), np.uint16)
+        self._tmp = np.zeros((height, width), np.uint16)
+        self._planes = [_plane_view(plane) for plane in self._frame.planes]
+        for plane, fill in zip(self._planes, (0, 128, 128), strict=True):
+            plane[:] = fill
+        self.config = VideoConfig(codec="", chroma=self.chroma, coded_width=coded_w, coded_height=coded_h,
+                                  width=width, height=height, scale=scale)
+        self._want_keyframe = True
+
+    def _convert(self, frame: np.ndarray) -> None:
+        height, width = self._shape
+        acc, tmp = self._acc, self._tmp
+        np.multiply(frame[:, :, _LUMA[0][0]], _LUMA[0][1], out=acc, dtype=np.uint16)
+        for channel, weight in _LUMA[1:]:
+            np.multiply(frame[:, :, channel], weight, out=tmp, dtype=np.uint16)
+            np.add(acc, tmp, out=acc)
+        np.add(acc, 128, out=acc)
+        np.right_shift(acc, 8, out=acc)
+        luma, cb, cr = self._planes
+        if self.chroma == "444":
+            np.copyto(luma[:height, :width], acc, casting="unsafe")
+        else:
+            # Nearest-neighbour 2x: the source luma goes into the four phases of each 2x2 block.
+            for dy in range(_UPSCALE_420):
+                for dx in range(_UPSCALE_420):
+                    np.copyto(luma[dy:height * 2:2, dx:width * 2:2], acc, casting="unsafe")
+        for plane, (channel, weight, *subtract) in ((cb, _CB), (cr, _CR)):
+            np.multiply(frame[:, :, channel], weight, out=acc, dtype=np.uint16)
+            np.add(acc, 128 * 256 + 127, out=acc)
+            for other, other_weight in subtract:
+                np.multiply(frame[:, :, other], other_weight, out=tmp, dtype=np.uint16)
+                np.subtract(acc, tmp, out=acc)
+            np.right_shift(acc, 8, out=acc)
+            np.copyto(plane[:height, :width], acc, casting="unsafe")
+
+    def _close_context(self) -> None:
+        self._context = None  # PyAV frees the encoder when the context is collected
+        self._frame = None
+        self._planes = []
+        self._shape = (0, 0)
+
+
+def _plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    """A writable (height, width) numpy view of one plane of a frame (rows may be padded)."""
+    rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, :plane.width]
+
+
+def _with_codec(config: VideoConfig, codec: str) -> VideoConfig:
+    return VideoConfig(codec=codec, chroma=config.chroma, coded_width=config.coded_width,
+                       coded_height=config.coded_height, width=config.width, height=config.height,
+                       scale=config.scale)
+
+
+class AudioEncoder:
+    """Core audio (int16 stereo at the core's rate, which may be fractional) to Opus at 48 kHz.
+
+    PyAV's encoder resamples (libswresample) and cuts the stream into ``packet_ms`` frames. A
+    fractional core rate (SNES: 32040.5 Hz) is rounded: the 16 ppm error is far below the drift the
+    player's jitter buffer absorbs anyway.
+    """
+
+    def __init__(self, *, sample_rate: float, bitrate_kbps: int = 96, packet_ms: int = 10) -> None:
+        if packet_ms not in (10, 20):
+            raise InvalidInput(f"Opus packets of {packet_ms} ms are not supported here; use 10 or 20")
+        if not 8000 <= sample_rate <= 192000:
+            raise InvalidInput(f"an audio rate of {sample_rate} Hz cannot be streamed")
+        self.input_rate = round(sample_rate)
+        self.packet_ms = packet_ms
+        context = av.CodecContext.create("libopus", "w")
+        assert isinstance(context, av.AudioCodecContext)
+        context.sample_rate = OPUS_RATE
+        context.layout = "stereo"
+        context.format = "s16"
+        context.bit_rate = bitrate_kbps * 1000
+        context.options = {"frame_duration": str(packet_ms), "application": "lowdelay"}
+        context.open()
+        self._context = context
+        self._packets = 0
+
+    def encode(self, samples: np.ndarray) -> list[AudioPacket]:
+        """Encode int16 samples of shape (n, 2); returns the whole packets that are ready (maybe none)."""
+        if samples.ndim != 2 or samples.shape[1] != 2 or samples.dtype != np.int16:
+            raise InvalidInput(f"expected int16 stereo samples of shape (n, 2), got {samples.shape} {samples.dtype}")
+        if len(samples) == 0:
+            return []
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="stereo")
+        frame.sample_rate = self.input_rate
+        return [self._packet(bytes(packet)) for packet in self._context.encode(frame)]
+
+    def _packet(self, data: bytes) -> AudioPacket:
+        duration = self.packet_ms * 1000
+        packet = AudioPacket(data=data, timestamp_us=self._packets * duration, duration_us=duration)
+        self._packets += 1
+        return packet
+
+    def close(self) -> None:
+        self._context = None  # type: ignore[assignment]
