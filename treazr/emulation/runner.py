@@ -1,0 +1,318 @@
+"""The worker process's main loop: one core, paced to its own frame rate, speaking the frame protocol.
+
+Runs in ``treazr worker --fd N``. The main thread owns the core (cores are not thread-safe) and is
+the only writer to the socket; a reader thread turns incoming frames into commands on a queue, so
+input lands between two ``retro_run`` calls and never in the middle of one.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from treazr.atomic import atomic_write
+from treazr.emulation import encoding
+from treazr.emulation.images import png_from_bgrx
+from treazr.emulation.protocol import (
+    CONTROL,
+    FrameSocket,
+    ProtocolError,
+    decode_frame,
+    encode_audio,
+    encode_control,
+    encode_raw,
+)
+from treazr.emulation.worker import WorkerSpec
+from treazr.errors import CoreError, InvalidContent, NotFound, TreazrError
+
+__all__ = ["Pacer", "run_worker"]
+
+log = logging.getLogger("treazr.worker")
+
+FAST_FORWARD_SPEED = 4.0  # emulated frames per real frame while fast-forwarding
+MAX_LAG_S = 0.25  # further behind than this (a stall, a pause), start counting again instead of racing
+TICK_S = 0.5  # headless sessions report progress this often, so the parent's hang check sees it
+SAVERAM_CHECK_S = 1.0  # how often save RAM is compared with what was last flushed
+
+
+class Pacer:
+    """Frame deadlines at ``origin + n * period`` on the monotonic clock: late frames never add up."""
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / fps
+        self.speed = 1.0
+        self.rebase()
+
+    def rebase(self) -> None:
+        self.origin = time.monotonic()
+        self.ticks = 0
+
+    def set_speed(self, speed: float) -> None:
+        self.speed = speed
+        self.rebase()
+
+    def wait(self) -> None:
+        self.ticks += 1
+        delay = self.origin + self.ticks * self.period / self.speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        elif delay < -MAX_LAG_S:
+            self.rebase()
+
+
+class _Session:
+    def __init__(self, conn: FrameSocket, spec: WorkerSpec) -> None:
+        self.conn = conn
+        self.spec = spec
+        self.commands: queue.SimpleQueue[dict[str, Any] | tuple[int, int]] = queue.SimpleQueue()
+        self.frame_no = 0
+        self.paused = False
+        self.fast = False
+        self.running = True
+        self.samples_sent = 0
+        self.encoders: encoding.Encoders | None = None  # None: raw BGRX frames and PCM audio
+        self.flushed: bytes | None = None
+        self.last_flush = self.last_check = self.last_tick = time.monotonic()
+
+    # -- start ------------------------------------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        from treazr.emulation.core import CoreHost
+
+        spec = self.spec
+        self.host = CoreHost(spec.core_path, system_dir=spec.system_dir, save_dir=spec.save_dir or spec.system_dir,
+                             options=dict(spec.options))
+        self.av = self.host.load_game(spec.content_path)
+        if spec.save_ram_path and Path(spec.save_ram_path).is_file():
+            self.host.load_save_ram(Path(spec.save_ram_path).read_bytes())
+        self.flushed = self.host.save_ram()
+        if spec.state_path:
+            self.load_state(spec.state_path)
+        self.pacer = Pacer(self.av.fps)
+        if spec.video is not None and spec.stream:
+            self.encoders = encoding.open_encoders(spec.video, self.av)
+        info = self.host.system_info
+        return {"core_name": str(getattr(info, "library_name", "")).strip(),
+                "core_version": str(getattr(info, "library_version", "")).strip(),
+                "av_info": {k: getattr(self.av, k) for k in ("fps", "sample_rate", "base_width", "base_height",
+                                                              "max_width", "max_height", "aspect")},
+                "audio": "pcm_s16le" if self.encoders is None else self.encoders.audio_codec,
+                "video": "bgrx" if self.encoders is None else self.encoders.video_codec}
+
+    # -- commands ---------------------------------------------------------------------------
+    def read_commands(self) -> None:
+        """Reader thread: frames from the parent become commands; a closed socket means stop."""
+        try:
+            while (frame := self.conn.recv()) is not None:
+                command = decode_frame(*frame)
+                if isinstance(command, (dict, tuple)):
+                    self.commands.put(command)
+        except (ProtocolError, OSError) as error:
+            log.error("lost the parent: %s", error)
+        self.commands.put({"op": "stop", "reason": "the web process went away"})
+
+    def handle_commands(self) -> None:
+        block = self.paused
+        while self.running:
+            try:
+                command = self.commands.get(timeout=1.0) if block else self.commands.get_nowait()
+            except queue.Empty:
+                return
+            block = False
+            if isinstance(command, tuple):
+                port, mask = command
+                if port < self.spec.ports:
+                    self.host.set_input(port, mask)
+                continue
+            self.handle(command)
+            block = self.paused
+
+    def handle(self, command: dict[str, Any]) -> None:
+        op = command.get("op")
+        request_id = command.get("id")
+        try:
+            result = self.dispatch(str(op), command)
+        except TreazrError as error:
+            if request_id is None:
+                raise
+            self.send_event("reply", id=request_id, ok=False, kind=type(error).__name__, message=str(error))
+            return
+        if request_id is not None:
+            self.send_event("reply", id=request_id, ok=True, **result)
+
+    def dispatch(self, op: str, command: dict[str, Any]) -> dict[str, Any]:
+        if op == "pause":
+            self.paused = bool(command.get("paused"))
+            if self.paused:
+                self.flush_save_ram(force=True)
+            else:
+                self.pacer.rebase()
+            self.send_event("paused" if self.paused else "resumed", frame_no=self.frame_no)
+        elif op == "reset":
+            self.host.reset()
+        elif op == "fast_forward":
+            self.fast = bool(command.get("on"))
+            self.pacer.set_speed(FAST_FORWARD_SPEED if self.fast else 1.0)
+        elif op == "keyframe":
+            if self.encoders is not None:
+                self.encoders.request_keyframe()
+        elif op == "save_state":
+            return self.save_state(Path(command["path"]))
+        elif op == "load_state":
+            return self.load_state(command["path"])
+        elif op == "screenshot":
+            return self.screenshot(Path(command["path"]))
+        elif op == "flush_save_ram":
+            return {"written": self.flush_save_ram(force=True)}
+        elif op == "stop":
+            self.running = False
+        else:
+            raise CoreError(f"unknown worker command {op!r}")
+        return {}
+
+    # -- states, screenshots, save RAM --------------------------------------------------------
+    def save_state(self, path: Path) -> dict[str, Any]:
+        data = self.host.serialize()
+        atomic_write(path, data)
+        thumbnail = path.with_suffix(".png")
+        frame = self.host.video_frame()
+        atomic_write(thumbnail, png_from_bgrx(frame))
+        return {"path": str(path), "thumbnail": str(thumbnail), "size": len(data), "frame_no": self.frame_no,
+                "width": int(frame.shape[1]), "height": int(frame.shape[0])}
+
+    def load_state(self, path: str) -> dict[str, Any]:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"the state file {path} does not exist") from None
+        expected = len(self.host.serialize())
+        if len(data) != expected:
+            raise InvalidContent(f"this state does not fit the running core ({len(data)} bytes, the core's states "
+                                 f"are {expected}): it was saved by another core or core version, so it was not loaded")
+        try:
+            self.host.unserialize(data)
+        except TreazrError:
+            raise
+        except Exception as error:
+            raise InvalidContent(f"the core refused this state: {error}") from None
+        return {"path": path, "frame_no": self.frame_no}
+
+    def screenshot(self, path: Path) -> dict[str, Any]:
+        frame = self.host.video_frame()
+        atomic_write(path, png_from_bgrx(frame))
+        return {"path": str(path), "frame_no": self.frame_no, "width": int(frame.shape[1]),
+                "height": int(frame.shape[0])}
+
+    def flush_save_ram(self, force: bool = False) -> bool:
+        """Write save RAM atomically if it changed (at most every saveram_flush_s unless forced)."""
+        now = time.monotonic()
+        if not self.spec.save_ram_path or (not force and now - self.last_check < SAVERAM_CHECK_S):
+            return False
+        self.last_check = now
+        data = self.host.save_ram()
+        if not data or data == self.flushed or (not force and now - self.last_flush < self.spec.saveram_flush_s):
+            return False
+        atomic_write(Path(self.spec.save_ram_path), data)
+        self.flushed, self.last_flush = data, now
+        self.send_event("save_ram_flushed", path=self.spec.save_ram_path, size=len(data), frame_no=self.frame_no)
+        return True
+
+    # -- the loop ---------------------------------------------------------------------------
+    def send_event(self, name: str, **fields: Any) -> None:
+        self.conn.send(encode_control({"event": name, **fields}))
+
+    def step(self) -> None:
+        self.host.run_frame()
+        self.frame_no += 1
+        frame = self.host.video_frame()
+        audio = self.host.take_audio()
+        if not self.spec.stream:
+            now = time.monotonic()
+            if now - self.last_tick >= TICK_S:
+                self.last_tick = now
+                self.send_event("tick", frame_no=self.frame_no)
+            return
+        if self.fast and self.frame_no % int(FAST_FORWARD_SPEED):
+            return  # fast-forward shows every 4th frame and drops the sound
+        self.send_media(frame, None if self.fast else audio)
+
+    def send_media(self, frame: np.ndarray, audio: np.ndarray | None) -> None:
+        pts_us = round(self.frame_no * 1_000_000 / self.av.fps)
+        audio_pts = round(self.samples_sent * 1_000_000 / self.av.sample_rate)
+        if audio is not None:
+            self.samples_sent += len(audio)
+        if self.encoders is not None:
+            for frame_bytes in self.encoders.encode(self.frame_no, pts_us, frame, audio_pts, audio):
+                self.conn.send(frame_bytes)
+            return
+        height, width = frame.shape[:2]
+        self.conn.send(encode_raw(self.frame_no, width, height, np.ascontiguousarray(frame).tobytes()))
+        if audio is not None and len(audio):
+            self.conn.send(encode_audio(audio_pts, np.ascontiguousarray(audio, dtype=np.int16).tobytes()))
+
+    def loop(self) -> None:
+        while self.running:
+            self.handle_commands()
+            if self.paused or not self.running:
+                continue
+            self.step()
+            self.flush_save_ram()
+            if self.spec.realtime:
+                self.pacer.wait()
+
+    def finish(self) -> None:
+        """Session end: the last save RAM goes to disk before the process exits."""
+        self.flush_save_ram(force=True)
+        if self.encoders is not None:
+            self.encoders.close()
+        self.host.close()
+
+
+def _fail(conn: FrameSocket, error: BaseException) -> int:
+    if not isinstance(error, TreazrError):
+        log.exception("the core failed")
+        error = CoreError(f"the core failed: {error}")
+    try:
+        conn.send(encode_control({"event": "error", "kind": type(error).__name__, "message": str(error)}))
+    except OSError:
+        pass
+    return 3
+
+
+def run_worker(fd: int) -> int:
+    """The worker's ``main``: read the spec, load the game, run until told to stop. Returns the exit code."""
+    conn = FrameSocket(socket.socket(fileno=fd))
+    try:
+        first = conn.recv()
+        if first is None or first[0] != CONTROL:
+            return 2
+        start = decode_frame(*first)
+        assert isinstance(start, dict)
+        session = _Session(conn, WorkerSpec.from_dict(start["spec"]))
+        try:
+            info = session.load()
+        except Exception as error:
+            return _fail(conn, error)
+        session.send_event("ready", **info)
+        signal.signal(signal.SIGTERM, lambda *_: session.commands.put({"op": "stop"}))
+        threading.Thread(target=session.read_commands, name="treazr-worker-reader", daemon=True).start()
+        try:
+            session.loop()
+        except Exception as error:
+            session.running = False
+            return _fail(conn, error)
+        finally:
+            try:
+                session.finish()
+            except Exception:
+                log.exception("could not finish the session cleanly")
+        return 0
+    finally:
+        conn.close()
