@@ -185,7 +185,7 @@ class CoreHost:
         if not address or not width.value:
             return None
         raw = (ctypes.c_uint8 * (width.value * height.value * 4)).from_address(address)
-        return np.frombuffer(raw, np.uint8).reshape(height.value, width.value, 4)
+        return np.frombuffer(memoryview(raw), np.uint8).reshape(height.value, width.value, 4)
 
     def take_audio(self) -> np.ndarray:
         """The stereo samples produced since the last call, as (n, 2) int16."""
@@ -194,7 +194,7 @@ class CoreHost:
         if not address or not count.value:
             return np.zeros((0, 2), np.int16)
         raw = (ctypes.c_int16 * (count.value * 2)).from_address(address)
-        samples = np.frombuffer(raw, np.int16).reshape(count.value, 2).copy()
+        samples = np.frombuffer(memoryview(raw), np.int16).reshape(count.value, 2).copy()
         self._lib.tzf_audio_clear()
         return samples
 
