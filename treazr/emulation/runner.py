@@ -14,12 +14,11 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from treazr.atomic import atomic_write
-from treazr.emulation import encoding
 from treazr.emulation.images import png_from_bgrx
 from treazr.emulation.protocol import (
     CONTROL,
@@ -32,6 +31,9 @@ from treazr.emulation.protocol import (
 )
 from treazr.emulation.worker import WorkerSpec
 from treazr.errors import CoreError, InvalidContent, NotFound, TreazrError
+
+if TYPE_CHECKING:
+    from treazr.emulation.encoding import Encoders
 
 __all__ = ["Pacer", "run_worker"]
 
@@ -78,7 +80,7 @@ class _Session:
         self.fast = False
         self.running = True
         self.samples_sent = 0
-        self.encoders: encoding.Encoders | None = None  # None: raw BGRX frames and PCM audio
+        self.encoders: Encoders | None = None  # None: raw BGRX frames and PCM audio
         self.flushed: bytes | None = None
         self.last_flush = self.last_check = self.last_tick = time.monotonic()
 
@@ -88,7 +90,7 @@ class _Session:
 
         spec = self.spec
         self.host = CoreHost(spec.core_path, system_dir=spec.system_dir, save_dir=spec.save_dir or spec.system_dir,
-                             options=dict(spec.options))
+                             options=dict(spec.options), temp_dir=spec.temp_dir)
         self.av = self.host.load_game(spec.content_path)
         if spec.save_ram_path and Path(spec.save_ram_path).is_file():
             self.host.load_save_ram(Path(spec.save_ram_path).read_bytes())
@@ -97,10 +99,11 @@ class _Session:
             self.load_state(spec.state_path)
         self.pacer = Pacer(self.av.fps)
         if spec.video is not None and spec.stream:
-            self.encoders = encoding.open_encoders(spec.video, self.av)
+            from treazr.emulation.encoding import open_encoders  # PyAV is imported only when encoding
+
+            self.encoders = open_encoders(spec.video, self.av.fps, self.av.sample_rate)
         info = self.host.system_info
-        return {"core_name": str(getattr(info, "library_name", "")).strip(),
-                "core_version": str(getattr(info, "library_version", "")).strip(),
+        return {"core_name": info.name.strip(), "core_version": info.version.strip(),
                 "av_info": {k: getattr(self.av, k) for k in ("fps", "sample_rate", "base_width", "base_height",
                                                               "max_width", "max_height", "aspect")},
                 "audio": "pcm_s16le" if self.encoders is None else self.encoders.audio_codec,
@@ -245,13 +248,13 @@ class _Session:
 
     def send_media(self, frame: np.ndarray, audio: np.ndarray | None) -> None:
         pts_us = round(self.frame_no * 1_000_000 / self.av.fps)
+        if self.encoders is not None:
+            for frame_bytes in self.encoders.encode(self.frame_no, pts_us, frame, audio):
+                self.conn.send(frame_bytes)
+            return
         audio_pts = round(self.samples_sent * 1_000_000 / self.av.sample_rate)
         if audio is not None:
             self.samples_sent += len(audio)
-        if self.encoders is not None:
-            for frame_bytes in self.encoders.encode(self.frame_no, pts_us, frame, audio_pts, audio):
-                self.conn.send(frame_bytes)
-            return
         height, width = frame.shape[:2]
         self.conn.send(encode_raw(self.frame_no, width, height, np.ascontiguousarray(frame).tobytes()))
         if audio is not None and len(audio):

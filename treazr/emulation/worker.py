@@ -65,6 +65,7 @@ class WorkerSpec:
     saveram_flush_s: float = 10.0
     hang_timeout_s: float = 5.0
     save_dir: str | None = None  # the core's GET_SAVE_DIRECTORY (defaults to the system dir)
+    temp_dir: str | None = None  # where zipped content is extracted for cores that need a file
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +73,7 @@ class WorkerSpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> WorkerSpec:
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
-        for key in ("core_path", "content_path", "system_dir", "save_ram_path", "state_path", "save_dir"):
+        for key in ("core_path", "content_path", "system_dir", "save_ram_path", "state_path", "save_dir", "temp_dir"):
             if isinstance(known.get(key), Path):
                 known[key] = str(known[key])
         return cls(**known)
