@@ -19,6 +19,7 @@ from treazr.services import Services
 from treazr.web.assets import AssetManifest
 from treazr.web.errors import EXCEPTION_HANDLERS
 from treazr.web.metrics import HttpMetrics, request_middleware
+from treazr.web.security import security_middleware
 
 __all__ = ["create_app"]
 
@@ -64,7 +65,7 @@ def create_app(services: Services) -> Litestar:
         route_handlers=_route_handlers(),
         state=state,
         lifespan=[lifespan],
-        middleware=[request_middleware],
+        middleware=[request_middleware, security_middleware],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=template_config,
         request_max_body_size=services.settings.server.max_request_kb * 1024,

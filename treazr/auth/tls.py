@@ -1,0 +1,189 @@
+"""HTTPS on the home network: a local certificate authority and a server certificate signed by it.
+
+Browsers only offer WebCrypto and WebCodecs in a secure context, and ``http://192.168.1.20`` is not
+one. On first start we make a CA (kept in the data directory, owner-only) and a server certificate
+for this machine's names and LAN addresses; each device trusts the CA once (the guide page at
+``/certificate`` explains how). The server certificate is reissued, without touching the CA, when the
+machine's addresses change or it nears expiry, so devices never have to trust anything again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import ipaddress
+import socket
+import struct
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from treazr.atomic import atomic_write
+
+__all__ = [
+    "CA_CERT",
+    "ca_certificate_path",
+    "certificate_names",
+    "ensure_server_certificate",
+    "lan_addresses",
+    "spki_sha256_base64",
+]
+
+CA_CERT = "ca.crt"
+_CA_KEY, _SERVER_CERT, _SERVER_KEY = "ca.key", "server.crt", "server.key"
+_SERVER_DAYS, _RENEW_DAYS, _CA_DAYS = 397, 30, 3650
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def ca_certificate_path(cert_dir: Path) -> Path:
+    return Path(cert_dir) / CA_CERT
+
+
+def _interface_ipv4() -> set[IPAddress]:
+    """IPv4 addresses of every interface (Linux ioctl; silently nothing elsewhere)."""
+    found: set[IPAddress] = set()
+    with contextlib.suppress(OSError, AttributeError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _index, name in socket.if_nameindex():
+            with contextlib.suppress(OSError):
+                packed = fcntl.ioctl(sock.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))  # SIOCGIFADDR
+                found.add(ipaddress.IPv4Address(packed[20:24]))
+    return found
+
+
+def _routed_addresses() -> set[IPAddress]:
+    """The source address the OS would use to reach the LAN (a UDP 'connect' sends no packet)."""
+    found: set[IPAddress] = set()
+    for family, target in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((target, 9))
+            found.add(ipaddress.ip_address(sock.getsockname()[0].split("%")[0]))
+    return found
+
+
+def lan_addresses() -> set[IPAddress]:
+    """This machine's addresses that other devices at home could use (no loopback or link-local)."""
+    found = _interface_ipv4() | _routed_addresses()
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            with contextlib.suppress(ValueError):
+                found.add(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
+    return {a for a in found if not (a.is_loopback or a.is_link_local or a.is_unspecified or a.is_multicast)}
+
+
+def certificate_names(host: str) -> tuple[set[str], set[IPAddress]]:
+    """The DNS names and IP addresses the server certificate must cover."""
+    hostname = socket.gethostname().strip().lower()
+    names = {"localhost"} | ({hostname, f"{hostname}.local"} if hostname else set())
+    addresses: set[IPAddress] = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"), *lan_addresses()}
+    try:
+        listen = ipaddress.ip_address(host)
+        if not listen.is_unspecified:
+            addresses.add(listen)
+    except ValueError:
+        if host:
+            names.add(host.lower())
+    return names, addresses
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    atomic_write(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+    path.chmod(0o600)
+
+
+def _load_ca(cert_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert_path, key_path = cert_dir / CA_CERT, cert_dir / _CA_KEY
+    if cert_path.is_file() and key_path.is_file():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        if isinstance(key, ec.EllipticCurvePrivateKey) and cert.not_valid_after_utc > _now() + dt.timedelta(days=400):
+            return cert, key
+    return _make_ca(cert_dir)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _make_ca(cert_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = _new_key()
+    label = socket.gethostname() or "home"
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Treazr"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"Treazr home CA ({label})"[:64])])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - dt.timedelta(hours=1)).not_valid_after(_now() + dt.timedelta(days=_CA_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    _write_key(cert_dir / _CA_KEY, key)
+    atomic_write(cert_dir / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
+    (cert_dir / _SERVER_CERT).unlink(missing_ok=True)  # signed by the old CA, if any
+    return cert, key
+
+
+def _covers(cert_path: Path, ca: x509.Certificate, names: set[str], addresses: set[IPAddress]) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    return (cert.issuer == ca.subject
+            and cert.not_valid_after_utc > _now() + dt.timedelta(days=_RENEW_DAYS)
+            and set(san.get_values_for_type(x509.DNSName)) == names
+            and set(san.get_values_for_type(x509.IPAddress)) == addresses)
+
+
+def _issue_server(cert_dir: Path, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
+                  names: set[str], addresses: set[IPAddress]) -> None:
+    key = _new_key()
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Treazr"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, sorted(names)[0])])
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in sorted(names)]
+    sans += [x509.IPAddress(a) for a in sorted(addresses, key=str)]
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - dt.timedelta(hours=1))
+            .not_valid_after(_now() + dt.timedelta(days=_SERVER_DAYS))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write_key(cert_dir / _SERVER_KEY, key)
+    atomic_write(cert_dir / _SERVER_CERT, cert.public_bytes(serialization.Encoding.PEM)
+                 + ca.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_server_certificate(cert_dir: Path, host: str) -> tuple[Path, Path]:
+    """Make (or keep) the CA and a server certificate for this machine; returns (cert chain, key) paths."""
+    cert_dir = Path(cert_dir)
+    cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ca, ca_key = _load_ca(cert_dir)
+    names, addresses = certificate_names(host)
+    cert_path, key_path = cert_dir / _SERVER_CERT, cert_dir / _SERVER_KEY
+    if not (key_path.is_file() and _covers(cert_path, ca, names, addresses)):
+        _issue_server(cert_dir, ca, ca_key, names, addresses)
+    return cert_path, key_path
+
+
+def spki_sha256_base64(cert_pem: bytes) -> str:
+    """Base64 SHA-256 of a certificate's public key (what Chromium's SPKI allow-list takes)."""
+    import base64
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    return base64.b64encode(digest.finalize()).decode("ascii")
