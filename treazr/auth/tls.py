@@ -33,7 +33,7 @@ __all__ = [
     "spki_sha256_base64",
 ]
 
-CA_CERT = "ca.crt"
+CA_CERT = "ca.pem"
 _CA_KEY, _SERVER_CERT, _SERVER_KEY = "ca.key", "server.crt", "server.key"
 _SERVER_DAYS, _RENEW_DAYS, _CA_DAYS = 397, 30, 3650
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

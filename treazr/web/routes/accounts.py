@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from litestar import Request, get, post, put
 from litestar.datastructures import State
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from treazr.auth import audit, grants, users
 from treazr.auth.invites import issue_invite
@@ -104,7 +104,7 @@ async def admin_users(request: Request[Any, Any, State]) -> dict[str, Any]:
 
 
 @post("/api/admin/users", guards=[admin_only], status_code=201)
-async def admin_add_user(request: Request[Any, Any, State], data: dict[str, Any]) -> dict[str, Any]:
+async def admin_add_user(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """Admins: add a family member (name, role) and get their first invite link."""
     actor = current_user(request)
     if not isinstance(data, dict):
@@ -153,7 +153,7 @@ async def admin_get_grants(request: Request[Any, Any, State], user_id: FromPath[
 
 @put("/api/admin/users/{user_id:int}/grants", guards=[admin_only])
 async def admin_set_grants(request: Request[Any, Any, State], user_id: FromPath[int],
-                           data: dict[str, Any]) -> dict[str, Any]:
+                           data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """Admins: replace a child's grants with ``{"platforms": [...], "collections": [...]}``."""
     actor = current_user(request)
     platforms, collections = data.get("platforms", []), data.get("collections", [])
@@ -164,7 +164,8 @@ async def admin_set_grants(request: Request[Any, Any, State], user_id: FromPath[
 
 
 @get("/api/admin/audit", guards=[admin_only])
-async def admin_audit(request: Request[Any, Any, State], limit: int = 100, before: int | None = None) -> dict[str, Any]:
+async def admin_audit(request: Request[Any, Any, State], limit: FromQuery[int] = 100,
+                      before: FromQuery[int | None] = None) -> dict[str, Any]:
     """Admins: the audit log, newest first (``before`` pages back by id)."""
     return {"entries": await _db(request).write_async(lambda conn: audit.recent(conn, limit, before))}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from treazr.auth import audit
 from treazr.auth.invites import redeem_invite
@@ -55,7 +56,7 @@ def _signed_in(request: Request[Any, Any, State], runtime: AuthRuntime, payload:
 
 
 @post("/api/auth/challenge", status_code=200, opt={"public": True})
-async def challenge(request: Request[Any, Any, State], data: dict[str, Any]) -> dict[str, str]:
+async def challenge(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, str]:
     """Anyone: a fresh single-use challenge for a public key (unknown keys get one too, which never verifies)."""
     runtime = auth_runtime(request.app)
     text = _field(data, "public_key")
@@ -69,7 +70,7 @@ def _me(user_id: int, name: str, role: str, device_id: int, label: str) -> dict[
 
 
 @post("/api/auth/verify", status_code=200, opt={"public": True})
-async def verify(request: Request[Any, Any, State], data: dict[str, Any]) -> Response[dict[str, Any]]:
+async def verify(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> Response[dict[str, Any]]:
     """Anyone: answer a challenge with a signature; a live device's key gets a session cookie."""
     runtime = auth_runtime(request.app)
     public_key = parse_public_key(_field(data, "public_key"))
@@ -100,7 +101,7 @@ async def verify(request: Request[Any, Any, State], data: dict[str, Any]) -> Res
 
 
 @post("/api/auth/enroll", status_code=200, opt={"public": True})
-async def enroll(request: Request[Any, Any, State], data: dict[str, Any]) -> Response[dict[str, Any]]:
+async def enroll(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> Response[dict[str, Any]]:
     """Anyone holding an invite: add this browser's key as a device of the invited user and sign in."""
     runtime = auth_runtime(request.app)
     invite = _field(data, "invite")

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from treazr.auth.tls import ca_certificate_path, spki_sha256_base64
@@ -30,7 +31,7 @@ def _safe_next(value: str | None) -> str:
 
 
 @get("/signin", opt={"public": True}, sync_to_thread=False)
-def signin_page(request: Request[Any, Any, State], next: str | None = None) -> Template:
+def signin_page(request: Request[Any, Any, State], next: FromQuery[str | None] = None) -> Template:
     """Anyone: the sign-in page (signs in automatically when this browser holds an enrolled key)."""
     return Template(template_name="auth/signin.html", context={"next": _safe_next(next),
                                                                "signed_in": request.scope.get("user")})
@@ -68,7 +69,7 @@ def certificate_page(request: Request[Any, Any, State]) -> Template:
 
 
 @get("/certificate/treazr-ca.crt", opt={"public": True}, sync_to_thread=False)
-def certificate_download(request: Request[Any, Any, State], der: bool = False) -> Response[bytes]:
+def certificate_download(request: Request[Any, Any, State], der: FromQuery[bool] = False) -> Response[bytes]:
     """Anyone: the home CA certificate (public by nature), PEM or ``?der=true`` for older devices."""
     pem = _ca_pem(request)
     if pem is None:
