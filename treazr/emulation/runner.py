@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from treazr.atomic import atomic_write
-from treazr.emulation.images import png_from_bgrx
+from treazr.emulation.images import is_blank, png_from_bgrx
 from treazr.emulation.protocol import (
     CONTROL,
     FrameSocket,
@@ -211,7 +211,7 @@ class _Session:
         frame = self.host.video_frame()
         atomic_write(path, png_from_bgrx(frame))
         return {"path": str(path), "frame_no": self.frame_no, "width": int(frame.shape[1]),
-                "height": int(frame.shape[0])}
+                "height": int(frame.shape[0]), "blank": is_blank(frame)}
 
     def flush_save_ram(self, force: bool = False) -> bool:
         """Write save RAM atomically if it changed (at most every saveram_flush_s unless forced)."""

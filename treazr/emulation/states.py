@@ -1,0 +1,133 @@
+"""Save states: ten slots per player per game, plus the automatic "Continue" state (slot 0).
+
+Files live in ``states/<user_id>/<game_id>/`` (``slot3.state`` + ``slot3.png``, ``continue.state`` +
+``continue.png``); the worker writes both atomically and answers only after fsync, and only then is
+the row recorded here. A state fits only the core build that wrote it, so every row carries the core
+name and version, and :func:`load_state` refuses a state from another core or version with a clear
+:class:`~treazr.errors.InvalidContent` instead of handing it to a core that might crash on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from treazr.emulation.saves import check_ids
+from treazr.errors import InvalidContent, InvalidInput, NotFound
+from treazr.paths import DataDir
+
+if TYPE_CHECKING:
+    from treazr.emulation.worker import WorkerHandle
+    from treazr.services import Services
+
+__all__ = ["CONTINUE_SLOT", "SLOTS", "StateInfo", "check_compatible", "continue_state_path", "delete_state",
+           "get_state", "list_states", "load_state", "save_state", "state_path"]
+
+CONTINUE_SLOT = 0
+SLOTS = range(1, 11)
+
+
+@dataclass(frozen=True)
+class StateInfo:
+    id: int
+    user_id: int
+    game_id: int
+    slot: int
+    path: str
+    thumbnail: str | None
+    size: int
+    frame_no: int
+    core_name: str
+    core_version: str
+    created_at: str
+
+    @property
+    def label(self) -> str:
+        return "Continue" if self.slot == CONTINUE_SLOT else f"Slot {self.slot}"
+
+
+def _check_slot(slot: int) -> None:
+    if not isinstance(slot, int) or isinstance(slot, bool) or (slot != CONTINUE_SLOT and slot not in SLOTS):
+        raise InvalidInput(f"state slot {slot!r} does not exist; use 1 to {SLOTS[-1]} (0 is Continue)")
+
+
+def state_path(data: DataDir, user_id: int, game_id: int, slot: int) -> Path:
+    check_ids(user_id, game_id)
+    _check_slot(slot)
+    name = "continue" if slot == CONTINUE_SLOT else f"slot{slot}"
+    return data.states / str(user_id) / str(game_id) / f"{name}.state"
+
+
+def _info(row: dict[str, Any]) -> StateInfo:
+    return StateInfo(**{k: row[k] for k in StateInfo.__dataclass_fields__})
+
+
+async def save_state(services: Services, handle: WorkerHandle, user_id: int, game_id: int, slot: int) -> StateInfo:
+    """Save the running game into ``slot``; returns once the state and its thumbnail are on disk."""
+    path = state_path(services.data, user_id, game_id, slot)
+    reply = await handle.save_state(path)
+    row = {"user_id": user_id, "game_id": game_id, "slot": slot, "path": str(path), "thumbnail": reply.get("thumbnail"),
+           "size": int(reply["size"]), "frame_no": int(reply.get("frame_no", 0)), "core_name": handle.core_name,
+           "core_version": handle.core_version, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    await services.db.aexecute(
+        "INSERT INTO save_states (user_id, game_id, slot, path, thumbnail, size, frame_no, core_name, core_version, "
+        "created_at) VALUES (:user_id, :game_id, :slot, :path, :thumbnail, :size, :frame_no, :core_name, "
+        ":core_version, :created_at) ON CONFLICT (user_id, game_id, slot) DO UPDATE SET path = excluded.path, "
+        "thumbnail = excluded.thumbnail, size = excluded.size, frame_no = excluded.frame_no, "
+        "core_name = excluded.core_name, core_version = excluded.core_version, created_at = excluded.created_at",
+        row)
+    return get_state(services, user_id, game_id, slot)
+
+
+def list_states(services: Services, user_id: int, game_id: int) -> list[StateInfo]:
+    check_ids(user_id, game_id)
+    rows = services.db.query("SELECT * FROM save_states WHERE user_id = ? AND game_id = ? ORDER BY slot",
+                             (user_id, game_id))
+    return [_info(row) for row in rows]
+
+
+def get_state(services: Services, user_id: int, game_id: int, slot: int) -> StateInfo:
+    check_ids(user_id, game_id)
+    _check_slot(slot)
+    row = services.db.query_one("SELECT * FROM save_states WHERE user_id = ? AND game_id = ? AND slot = ?",
+                                (user_id, game_id, slot))
+    if row is None or not Path(row["path"]).is_file():
+        label = "Continue state" if slot == CONTINUE_SLOT else f"state in slot {slot}"
+        raise NotFound(f"there is no {label} for this game")
+    return _info(row)
+
+
+def check_compatible(state: StateInfo, core_name: str, core_version: str) -> None:
+    """Refuse a state written by another core or another version of it."""
+    if (state.core_name, state.core_version) != (core_name, core_version):
+        raise InvalidContent(f"{state.label} was saved with {state.core_name} {state.core_version}, but this "
+                             f"game now runs on {core_name} {core_version}; states only load into the core "
+                             "version that made them, so it was not loaded")
+
+
+async def load_state(services: Services, handle: WorkerHandle, user_id: int, game_id: int, slot: int) -> StateInfo:
+    state = get_state(services, user_id, game_id, slot)
+    check_compatible(state, handle.core_name, handle.core_version)
+    await handle.load_state(state.path)
+    return state
+
+
+def continue_state_path(services: Services, user_id: int, game_id: int, core_name: str,
+                        core_version: str) -> str | None:
+    """The Continue state to start a session from, if there is one this core version can load."""
+    try:
+        state = get_state(services, user_id, game_id, CONTINUE_SLOT)
+        check_compatible(state, core_name, core_version)
+    except (NotFound, InvalidContent):
+        return None
+    return state.path
+
+
+def delete_state(services: Services, user_id: int, game_id: int, slot: int) -> None:
+    state = get_state(services, user_id, game_id, slot)
+    services.db.execute("DELETE FROM save_states WHERE id = ?", (state.id,))
+    for name in (state.path, state.thumbnail):
+        if name:
+            Path(name).unlink(missing_ok=True)
