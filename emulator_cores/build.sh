@@ -7,7 +7,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 OUT="${TREAZR_NATIVE_DIR:-$HERE/build}"
 CC="${CC:-gcc}"
-CFLAGS=(-O2 -fPIC -shared -std=c11 -Wall -Wextra -Werror -fvisibility=hidden)
+CFLAGS=(-O3 -fPIC -shared -std=c11 -Wall -Wextra -Werror -fvisibility=hidden)
 mkdir -p "$OUT"
 
 build() {  # build OUTPUT SOURCE... (headers in the source folders count as inputs)

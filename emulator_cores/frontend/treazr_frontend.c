@@ -23,6 +23,8 @@
 #define TZF_LOG_LEN 480
 
 #define EXPORT __attribute__((visibility("default")))
+#define TZF_RUN_SHUTDOWN 1
+#define TZF_RUN_LOGS 2
 
 typedef struct {
     char *key;
@@ -72,9 +74,10 @@ static char last_error[512];
 static char *core_path, *system_dir, *save_dir;
 
 /* video: the last frame, packed BGRX (4 bytes per pixel, no padding) */
-static uint8_t *frame;
-static size_t frame_capacity;
+static uint8_t *frame, *raw_frame; /* raw_frame: the last 16-bit frame, packed, not yet converted */
+static size_t frame_capacity, raw_capacity;
 static unsigned frame_width, frame_height;
+static int frame_pending;
 static int pixel_format = RETRO_PIXEL_FORMAT_0RGB1555;
 static uint64_t frames_run, frames_duped;
 
@@ -141,63 +144,66 @@ static void frontend_log(int level, const char *fmt, ...) {
 
 /* ---------------------------------------------------------------- video */
 
-static int ensure_frame(unsigned width, unsigned height) {
-    size_t need = (size_t)width * height * 4;
-    if (need > frame_capacity) {
-        uint8_t *grown = realloc(frame, need);
-        if (!grown) return 0;
-        frame = grown;
-        frame_capacity = need;
-    }
-    frame_width = width;
-    frame_height = height;
+static int grow(uint8_t **buffer, size_t *capacity, size_t need) {
+    if (need <= *capacity) return 1;
+    uint8_t *grown = realloc(*buffer, need);
+    if (!grown) return 0;
+    *buffer = grown;
+    *capacity = need;
     return 1;
 }
 
-static void convert_565(const uint8_t *src, size_t pitch, unsigned w, unsigned h) {
-    for (unsigned y = 0; y < h; y++) {
-        const uint16_t *in = (const uint16_t *)(src + y * pitch);
-        uint32_t *out = (uint32_t *)(frame + (size_t)y * w * 4);
-        for (unsigned x = 0; x < w; x++) {
-            uint32_t p = in[x];
-            uint32_t r = (p >> 11) & 31, g = (p >> 5) & 63, b = p & 31;
-            out[x] = ((r << 3 | r >> 2) << 16) | ((g << 2 | g >> 4) << 8) | (b << 3 | b >> 2);
-        }
+static void convert_565(void) {
+    for (size_t i = 0, n = (size_t)frame_width * frame_height; i < n; i++) {
+        uint32_t p = ((const uint16_t *)raw_frame)[i];
+        uint32_t r = (p >> 11) & 31, g = (p >> 5) & 63, b = p & 31;
+        ((uint32_t *)frame)[i] = ((r << 3 | r >> 2) << 16) | ((g << 2 | g >> 4) << 8) | (b << 3 | b >> 2);
     }
 }
 
-static void convert_1555(const uint8_t *src, size_t pitch, unsigned w, unsigned h) {
-    for (unsigned y = 0; y < h; y++) {
-        const uint16_t *in = (const uint16_t *)(src + y * pitch);
-        uint32_t *out = (uint32_t *)(frame + (size_t)y * w * 4);
-        for (unsigned x = 0; x < w; x++) {
-            uint32_t p = in[x];
-            uint32_t r = (p >> 10) & 31, g = (p >> 5) & 31, b = p & 31;
-            out[x] = ((r << 3 | r >> 2) << 16) | ((g << 3 | g >> 2) << 8) | (b << 3 | b >> 2);
-        }
+static void convert_1555(void) {
+    for (size_t i = 0, n = (size_t)frame_width * frame_height; i < n; i++) {
+        uint32_t p = ((const uint16_t *)raw_frame)[i];
+        uint32_t r = (p >> 10) & 31, g = (p >> 5) & 31, b = p & 31;
+        ((uint32_t *)frame)[i] = ((r << 3 | r >> 2) << 16) | ((g << 3 | g >> 2) << 8) | (b << 3 | b >> 2);
     }
 }
 
-static void copy_8888(const uint8_t *src, size_t pitch, unsigned w, unsigned h) {
-    size_t row = (size_t)w * 4;
-    if (pitch == row) {
-        memcpy(frame, src, row * h);
-        return;
-    }
-    for (unsigned y = 0; y < h; y++) memcpy(frame + y * row, src + y * pitch, row);
-}
-
+/* Copy the rows out of the core's buffer (valid only during this call), cropped by pitch. 16-bit
+ * frames are kept packed and converted to BGRX only when someone looks (tzf_video): most frames of
+ * a batch are never looked at, and the copy is a quarter of the conversion's cost. */
 static void video_refresh(const void *data, unsigned width, unsigned height, size_t pitch) {
     if (!data) { /* a dupe: the core says the last frame stands */
         frames_duped++;
         return;
     }
-    if (!width || !height || !ensure_frame(width, height)) return;
-    switch (pixel_format) {
-    case RETRO_PIXEL_FORMAT_XRGB8888: copy_8888(data, pitch, width, height); break;
-    case RETRO_PIXEL_FORMAT_RGB565: convert_565(data, pitch, width, height); break;
-    default: convert_1555(data, pitch, width, height); break;
+    if (!width || !height) return;
+    size_t bpp = pixel_format == RETRO_PIXEL_FORMAT_XRGB8888 ? 4 : 2;
+    size_t row = width * bpp;
+    uint8_t **target = bpp == 4 ? &frame : &raw_frame;
+    size_t *capacity = bpp == 4 ? &frame_capacity : &raw_capacity;
+    if (!grow(target, capacity, row * height)) return;
+    if (pitch == row) {
+        memcpy(*target, data, row * height);
+    } else {
+        for (unsigned y = 0; y < height; y++) memcpy(*target + y * row, (const uint8_t *)data + y * pitch, row);
     }
+    frame_width = width;
+    frame_height = height;
+    frame_pending = bpp == 2;
+}
+
+static void finish_frame(void) {
+    if (!frame_pending) return;
+    frame_pending = 0;
+    if (!grow(&frame, &frame_capacity, (size_t)frame_width * frame_height * 4)) {
+        frame_width = frame_height = 0;
+        return;
+    }
+    if (pixel_format == RETRO_PIXEL_FORMAT_RGB565)
+        convert_565();
+    else
+        convert_1555();
 }
 
 /* ---------------------------------------------------------------- audio and input */
@@ -620,10 +626,12 @@ EXPORT int tzf_run_frames(int n) {
         core.run();
         frames_run++;
     }
-    return 0;
+    /* tell the caller, without another call, whether there is more to do than take the frame */
+    return (shutdown_requested ? TZF_RUN_SHUTDOWN : 0) | (log_head != log_tail || log_dropped ? TZF_RUN_LOGS : 0);
 }
 
 EXPORT const uint8_t *tzf_video(unsigned *width, unsigned *height) {
+    finish_frame();
     *width = frame_width;
     *height = frame_height;
     return frame;

@@ -67,12 +67,21 @@ class CoreHost:
         if not self.core_path.is_file():
             raise CoreError(f"no libretro core at {self.core_path}")
         self._lib = lr.frontend()
+        # per-frame calls, looked up once
+        self._run, self._video = self._lib.tzf_run_frames, self._lib.tzf_video
+        self._width, self._height = ctypes.c_uint(), ctypes.c_uint()
+        self._width_ref, self._height_ref = ctypes.byref(self._width), ctypes.byref(self._height)
+        self._audio_count = ctypes.c_size_t()
+        self._audio_count_ref = ctypes.byref(self._audio_count)
+        self._view_key: tuple[int, int, int] | None = None
+        self._view: np.ndarray | None = None
         self._temp_parent = Path(temp_dir) if temp_dir else None
         self._content: PreparedContent | None = None
         self._loaded = False
         self._closed = False
         self.log = logging.getLogger(f"treazr.core.{self.core_path.stem.removesuffix('_libretro')}")
         self._check(self._lib.tzf_open(str(self.core_path).encode()), f"cannot open core {self.core_path.name}")
+        self._system_dir, self._save_dir = system_dir, save_dir
         self._lib.tzf_set_directories(_encode_dir(system_dir), _encode_dir(save_dir))
         for key, value in (options or {}).items():
             self.set_option(key, value)
@@ -117,6 +126,9 @@ class CoreHost:
             self._check(self._lib.tzf_load_game(None, None, 0, None), "cannot start the core without content")
         else:
             self._content = prepare_content(Path(path), self.system_info, self._temp_parent)
+            if self._system_dir is None:
+                # as RetroArch does without a system folder: the content's own (nestopia refuses none)
+                self._lib.tzf_set_directories(_encode_dir(Path(path).resolve().parent), _encode_dir(self._save_dir))
             content = self._content
             self._check(self._lib.tzf_load_game(str(content.path).encode(), content.address, content.size, None),
                         f"cannot load {Path(path).name} with {self.system_info.name}")
@@ -151,11 +163,11 @@ class CoreHost:
     def run_frames(self, count: int) -> None:
         """Run ``count`` frames in one native call, with the input held as it is."""
         self._require_game()
-        self._check(self._lib.tzf_run_frames(count), "the core cannot run")
-        if self._lib_counters()[4]:
+        flags = self._check(self._run(count), "the core cannot run")
+        if flags & lr.RUN_LOGS:
             self.drain_logs()
+        if flags & lr.RUN_SHUTDOWN:
             raise CoreError(f"{self.system_info.name} asked to shut down")
-        self.drain_logs()
 
     @property
     def frame_count(self) -> int:
@@ -180,21 +192,25 @@ class CoreHost:
 
     def video_view(self) -> np.ndarray | None:
         """The last frame without a copy: valid only until the next ``run_frames``."""
-        width, height = ctypes.c_uint(), ctypes.c_uint()
-        address = self._lib.tzf_video(ctypes.byref(width), ctypes.byref(height))
+        width, height = self._width, self._height
+        address = self._video(self._width_ref, self._height_ref)
         if not address or not width.value:
             return None
-        raw = (ctypes.c_uint8 * (width.value * height.value * 4)).from_address(address)
-        return np.frombuffer(memoryview(raw), np.uint8).reshape(height.value, width.value, 4)
+        key = (address, width.value, height.value)
+        if key != self._view_key:  # the buffer moves only when the frame grows: reuse the view
+            raw = (ctypes.c_uint8 * (width.value * height.value * 4)).from_address(address)
+            self._view = np.frombuffer(memoryview(raw), np.uint8).reshape(height.value, width.value, 4)
+            self._view_key = key
+        return self._view
 
     def take_audio(self) -> np.ndarray:
         """The stereo samples produced since the last call, as (n, 2) int16."""
-        count = ctypes.c_size_t()
-        address = self._lib.tzf_audio(ctypes.byref(count))
+        count = self._audio_count
+        address = self._lib.tzf_audio(self._audio_count_ref)
         if not address or not count.value:
             return np.zeros((0, 2), np.int16)
-        raw = (ctypes.c_int16 * (count.value * 2)).from_address(address)
-        samples = np.frombuffer(memoryview(raw), np.int16).reshape(count.value, 2).copy()
+        samples = np.empty((count.value, 2), np.int16)
+        ctypes.memmove(samples.ctypes.data, address, count.value * 4)
         self._lib.tzf_audio_clear()
         return samples
 

@@ -24,6 +24,8 @@ __all__ = [
     "MEMORY_SAVE_RAM",
     "MEMORY_SYSTEM_RAM",
     "LogLevel",
+    "RUN_LOGS",
+    "RUN_SHUTDOWN",
     "PixelFormat",
     "RetroGameGeometry",
     "RetroSystemAvInfo",
@@ -36,6 +38,9 @@ __all__ = [
 FRONTEND_LIBRARY = "libtreazr_frontend.so"
 
 JOYPAD = 1
+# flags returned by tzf_run_frames
+RUN_SHUTDOWN = 1
+RUN_LOGS = 2
 MEMORY_SAVE_RAM = 0
 MEMORY_RTC = 1
 MEMORY_SYSTEM_RAM = 2
