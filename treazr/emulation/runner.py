@@ -92,9 +92,7 @@ class _Session:
         self.host = CoreHost(spec.core_path, system_dir=spec.system_dir, save_dir=spec.save_dir or spec.system_dir,
                              options=dict(spec.options), temp_dir=spec.temp_dir)
         self.av = self.host.load_game(spec.content_path)
-        if spec.save_ram_path and Path(spec.save_ram_path).is_file():
-            self.host.load_save_ram(Path(spec.save_ram_path).read_bytes())
-        self.flushed = self.host.save_ram()
+        loaded = self.load_save_ram()  # right after load_game, before the first frame runs
         if spec.state_path:
             self.load_state(spec.state_path)
         self.pacer = Pacer(self.av.fps)
@@ -107,7 +105,16 @@ class _Session:
                 "av_info": {k: getattr(self.av, k) for k in ("fps", "sample_rate", "base_width", "base_height",
                                                               "max_width", "max_height", "aspect")},
                 "audio": "pcm_s16le" if self.encoders is None else self.encoders.audio_codec,
-                "video": "bgrx" if self.encoders is None else self.encoders.video_codec}
+                "video": "bgrx" if self.encoders is None else self.encoders.video_codec,
+                "save_ram_loaded": loaded}
+
+    def load_save_ram(self) -> int:
+        path = Path(self.spec.save_ram_path) if self.spec.save_ram_path else None
+        data = path.read_bytes() if path is not None and path.is_file() else b""
+        if data:
+            self.host.load_save_ram(data)
+        self.flushed = self.host.save_ram()
+        return len(data)
 
     # -- commands ---------------------------------------------------------------------------
     def read_commands(self) -> None:

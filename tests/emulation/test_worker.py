@@ -1,0 +1,248 @@
+"""Worker processes with real cores: frames, input, pause/reset/fast-forward, crashes, save RAM."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+from pathlib import Path
+
+import pytest
+
+from treazr.emulation.demo_strip import decode_strip
+from treazr.emulation.protocol import AudioPacket, Event, RawFrame
+from treazr.emulation.worker import WorkerHandle, WorkerSpec
+from treazr.errors import CoreCrashed, InvalidContent, InvalidInput
+from treazr.paths import native_dir
+
+DEBIAN = Path("/usr/lib/x86_64-linux-gnu/libretro")
+UP, A = 1 << 4, 1 << 8
+
+
+@pytest.fixture
+def demo_core() -> str:
+    path = native_dir() / "treazr_demo_libretro.so"
+    assert path.is_file(), "the demo core is not built: run bash emulator_cores/build.sh"
+    return str(path)
+
+
+def demo_spec(core: str, tmp_path: Path, **fields: object) -> WorkerSpec:
+    return WorkerSpec(core_path=core, content_path=None, system_dir=str(tmp_path), **fields)  # type: ignore[arg-type]
+
+
+async def next_frame(handle: WorkerHandle) -> RawFrame:
+    while True:
+        message = await handle.recv()
+        assert message is not None, "the worker ended"
+        if isinstance(message, RawFrame):
+            return message
+
+
+async def frame_at_least(handle: WorkerHandle, frame_no: int) -> RawFrame:
+    while (frame := await next_frame(handle)).frame_no < frame_no:
+        pass
+    return frame
+
+
+async def until_crash(handle: WorkerHandle) -> CoreCrashed:
+    with pytest.raises(CoreCrashed) as caught:
+        while True:
+            message = await handle.recv()
+            assert message is not None, "the worker ended cleanly instead of crashing"
+    return caught.value
+
+
+def demo_save(data: bytes) -> tuple[bytes, int, int]:
+    magic, best, points, _ = struct.unpack("<4sIII", data)
+    return magic, best, points
+
+
+async def test_streams_raw_frames_and_audio_from_the_demo_core(demo_core: str, tmp_path: Path) -> None:
+    handle = await WorkerHandle.start(demo_spec(demo_core, tmp_path))
+    try:
+        assert handle.core_name == "Treazr Demo"
+        assert handle.av_info["fps"] == pytest.approx(60.0)
+        frames: list[RawFrame] = []
+        audio = 0
+        async with asyncio.timeout(20):
+            while len(frames) < 20:
+                message = await handle.recv()
+                if isinstance(message, RawFrame):
+                    frames.append(message)
+                elif isinstance(message, AudioPacket):
+                    audio += len(message.data)
+    finally:
+        await handle.stop()
+    assert (frames[0].width, frames[0].height) == (256, 240)
+    assert [f.frame_no for f in frames] == list(range(1, 21))
+    # the strip counts retro_run calls before the frame: frame n of ours shows n - 1
+    assert [decode_strip(f.array())[0] for f in frames] == list(range(20))
+    assert audio >= 19 * 800 * 4  # 800 stereo int16 samples per frame
+    assert handle.error is None
+
+
+async def test_streams_frames_from_a_debian_core(roms: Path, tmp_path: Path) -> None:
+    spec = WorkerSpec(core_path=str(DEBIAN / "gambatte_libretro.so"), content_path=str(roms / "gb/cpu_instrs.gb"),
+                      system_dir=str(tmp_path), realtime=False)
+    handle = await WorkerHandle.start(spec)
+    try:
+        async with asyncio.timeout(20):
+            frame = await frame_at_least(handle, 60)
+    finally:
+        await handle.stop()
+    assert (frame.width, frame.height) == (160, 144)
+    assert handle.core_name == "Gambatte"
+    assert len({bytes(frame.array()[y, :, :3]) for y in range(144)}) > 1, "the picture is one flat colour"
+
+
+async def test_input_reaches_the_core_and_shows_in_the_marker_strip(demo_core: str, tmp_path: Path) -> None:
+    handle = await WorkerHandle.start(demo_spec(demo_core, tmp_path))
+    try:
+        async with asyncio.timeout(20):
+            await next_frame(handle)
+            handle.set_input(0, UP)
+            handle.set_input(1, A | UP)
+            while decode_strip((await next_frame(handle)).array())[1:] != (UP, A | UP):
+                pass
+            shown = [decode_strip((await next_frame(handle)).array())[1:] for _ in range(5)]
+            assert shown == [(UP, A | UP)] * 5
+            handle.set_input(0, 0)
+            while decode_strip((await next_frame(handle)).array())[1:] != (0, A | UP):
+                pass
+        with pytest.raises(InvalidInput):
+            handle.set_input(2, UP)
+    finally:
+        await handle.stop()
+
+
+async def test_pause_reset_and_fast_forward(demo_core: str, tmp_path: Path) -> None:
+    handle = await WorkerHandle.start(demo_spec(demo_core, tmp_path))
+    try:
+        async with asyncio.timeout(30):
+            await frame_at_least(handle, 30)
+            handle.pause(True)
+            while not (isinstance(m := await handle.recv(), Event) and m.name == "paused"):
+                pass
+            paused_at = m.data["frame_no"]
+            await asyncio.sleep(0.3)
+            handle.pause(False)
+            resumed = await next_frame(handle)
+            assert resumed.frame_no == paused_at + 1  # nothing ran while paused
+            handle.reset()
+            while decode_strip((frame := await next_frame(handle)).array())[0] > 5:
+                pass
+            assert frame.frame_no > resumed.frame_no  # our count goes on; the core's starts over
+            handle.fast_forward(True)
+            previous = await next_frame(handle)
+            while (current := await next_frame(handle)).frame_no - previous.frame_no != 4:
+                previous = current  # fast-forward runs four frames for each one it shows
+            handle.fast_forward(False)
+            previous = current
+            while (current := await next_frame(handle)).frame_no - previous.frame_no != 1:
+                previous = current
+    finally:
+        await handle.stop()
+
+
+@pytest.mark.parametrize(("fault", "expected"), [("segfault", "SIGSEGV"), ("abort", "SIGABRT")])
+async def test_a_crashing_core_ends_only_its_worker(demo_core: str, tmp_path: Path, fault: str,
+                                                    expected: str) -> None:
+    spec = demo_spec(demo_core, tmp_path, options={"treazr_demo_fault": fault, "treazr_demo_fault_frame": "30"})
+    handle = await WorkerHandle.start(spec)
+    async with asyncio.timeout(20):
+        crash = await until_crash(handle)
+    await handle.stop()
+    assert expected in str(crash) and "Treazr Demo" in str(crash)
+    assert "at frame" in str(crash)
+    assert handle.error is crash
+    # this process is fine and can start the next session
+    again = await WorkerHandle.start(demo_spec(demo_core, tmp_path))
+    try:
+        async with asyncio.timeout(20):
+            await next_frame(again)
+    finally:
+        await again.stop()
+
+
+async def test_a_hung_core_is_killed_after_the_hang_timeout(demo_core: str, tmp_path: Path) -> None:
+    spec = demo_spec(demo_core, tmp_path, hang_timeout_s=1.0,
+                     options={"treazr_demo_fault": "hang", "treazr_demo_fault_frame": "10"})
+    handle = await WorkerHandle.start(spec)
+    async with asyncio.timeout(20):
+        crash = await until_crash(handle)
+    await handle.stop()
+    assert "hung" in str(crash) and "stopped producing frames for 1 s" in str(crash)
+    assert handle._process.returncode is not None
+
+
+async def test_a_crash_keeps_the_save_ram_of_the_last_flush(demo_core: str, tmp_path: Path) -> None:
+    srm = tmp_path / "saves" / "1.srm"
+    # the demo core records a point at frame 118 and the next one at frame 391; it crashes at 150
+    spec = demo_spec(demo_core, tmp_path, save_ram_path=str(srm),
+                     options={"treazr_demo_fault": "segfault", "treazr_demo_fault_frame": "150"})
+    handle = await WorkerHandle.start(spec)
+    async with asyncio.timeout(30):
+        await frame_at_least(handle, 125)
+        assert await handle.flush_save_ram() is True
+        flushed = srm.read_bytes()
+        crash = await until_crash(handle)
+    await handle.stop()
+    assert "SIGSEGV" in str(crash)
+    assert srm.read_bytes() == flushed
+    assert demo_save(flushed) == (b"TZD1", 0, 1)
+    assert list(srm.parent.iterdir()) == [srm], "a temporary file was left behind"
+
+
+async def test_save_ram_is_flushed_on_pause_and_on_stop_and_loaded_again(demo_core: str, tmp_path: Path) -> None:
+    srm = tmp_path / "1.srm"
+    handle = await WorkerHandle.start(demo_spec(demo_core, tmp_path, save_ram_path=str(srm)))
+    async with asyncio.timeout(30):
+        await frame_at_least(handle, 125)
+        handle.pause(True)
+        events = []
+        while not (isinstance(m := await handle.recv(), Event) and m.name == "paused"):
+            if isinstance(m, Event):
+                events.append(m)
+        assert [e.name for e in events] == ["save_ram_flushed"]
+        assert demo_save(srm.read_bytes())[2] == 1
+        handle.pause(False)
+        await handle.stop()
+        while await handle.recv() is not None:  # what was queued, then the clean end (no exception)
+            pass
+    assert handle.error is None
+    # the next session starts from it: the core keeps counting points from the loaded save RAM
+    second = await WorkerHandle.start(demo_spec(demo_core, tmp_path, save_ram_path=str(srm), realtime=False,
+                                                stream=False))
+    assert second.info["save_ram_loaded"] == 16
+    async with asyncio.timeout(30):
+        while second.frame_no < 130:
+            await asyncio.sleep(0.02)
+    await second.stop()
+    assert demo_save(srm.read_bytes())[2] >= 2
+
+
+async def test_gba_sram_round_trip_through_a_worker(roms: Path, tmp_path: Path) -> None:
+    srm = tmp_path / "sram.srm"
+    spec = WorkerSpec(core_path=str(DEBIAN / "mgba_libretro.so"), content_path=str(roms / "gba/sram.gba"),
+                      system_dir=str(tmp_path), save_ram_path=str(srm), realtime=False, stream=False)
+    for _session in range(2):
+        handle = await WorkerHandle.start(spec)
+        async with asyncio.timeout(30):
+            while handle.frame_no < 300:
+                await asyncio.sleep(0.02)
+        await handle.stop()
+        assert handle.error is None
+        if _session == 0:
+            first = srm.read_bytes()
+    assert handle.info["save_ram_loaded"] == len(first) == 32768
+    assert any(b != 0xFF for b in first), "the game wrote nothing to its save memory"
+    assert hashlib.sha256(srm.read_bytes()).digest() == hashlib.sha256(first).digest()
+
+
+async def test_garbage_content_is_refused_clearly(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.gb"
+    garbage.write_bytes(b"this is not a game boy cartridge" * 3)
+    spec = WorkerSpec(core_path=str(DEBIAN / "gambatte_libretro.so"), content_path=str(garbage),
+                      system_dir=str(tmp_path))
+    with pytest.raises(InvalidContent, match=r"garbage\.gb"):
+        await WorkerHandle.start(spec)
