@@ -44,7 +44,7 @@ def b64url_decode(text: str, what: str) -> bytes:
         raise InvalidInput(f"{what} must be base64url text")
     stripped = text.rstrip("=")
     try:
-        return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+        return base64.b64decode(stripped + "=" * (-len(stripped) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput(f"{what} is not valid base64url") from None
 

@@ -40,3 +40,6 @@ class RateLimiter:
     def _forget_idle(self, now: float) -> None:
         for key in [k for k, h in self._hits.items() if not h or h[-1] <= now - self.window_s]:
             del self._hits[key]
+
+    def __len__(self) -> int:
+        return len(self._hits)
