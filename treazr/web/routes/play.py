@@ -1,9 +1,125 @@
-"""Play routes (filled in by the issue that owns them)."""
+"""Live play: start, list and end play sessions, the player page, and the realtime WebSocket.
+
+Who may do what: any signed-in user may start a game they may see (children: granted games only);
+a session's owner (on any of their devices) or an admin may watch it, control it and end it. Another
+user's session answers 404, exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-__all__ = ["ROUTES"]
+from litestar import Request, WebSocket, get, post, websocket
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+from litestar.response import Template
 
-ROUTES: list[Any] = []
+from treazr.errors import InvalidInput, NotFound, PermissionDenied, TreazrError
+from treazr.streaming.manager import SessionManager
+from treazr.streaming.protocol import CLOSE_NOT_FOUND, control
+from treazr.streaming.sessions import PlaySession
+from treazr.streaming.socket import serve_viewer
+from treazr.web.security import AuthUser, current_user
+
+__all__ = ["ROUTES", "may_control", "play_manager"]
+
+
+def play_manager(app: Any) -> SessionManager:
+    manager: SessionManager = app.state.play
+    return manager
+
+
+def may_control(user: AuthUser, session: PlaySession) -> bool:
+    return user.is_admin or session.info.owner_id == user.user_id
+
+
+def _visible_session(request: Request[Any, Any, State] | WebSocket[Any, Any, Any], token: str) -> PlaySession:
+    session = play_manager(request.app).get(token)
+    if not may_control(current_user(request), session):
+        raise NotFound("this game is not running any more")
+    return session
+
+
+def _int_field(data: dict[str, Any], key: str, default: int | None) -> int | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(f"{key} must be a whole number")
+    return value
+
+
+@post("/api/play/sessions", status_code=201)
+async def start_session(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """Any signed-in user, for a game they may see: start it (or rejoin their running session of it).
+
+    Body: ``game_id`` (0 = the demo core), optional ``slot`` (a state to start from instead of
+    Continue) and ``chroma`` ("444" when the browser decodes High 4:4:4, else "420").
+    """
+    if not isinstance(data, dict):
+        raise InvalidInput("send a JSON object with game_id")
+    game_id = _int_field(data, "game_id", None)
+    if game_id is None or game_id < 0:
+        raise InvalidInput("game_id is required")
+    slot = _int_field(data, "slot", None)
+    chroma = data.get("chroma", "444")
+    if chroma not in ("444", "420"):
+        raise InvalidInput("chroma must be '444' or '420'")
+    session, created = await play_manager(request.app).start_session(current_user(request), game_id, slot=slot,
+                                                                     chroma=chroma)
+    return {"session": session.describe(), "created": created}
+
+
+@get("/api/play/sessions")
+async def list_sessions(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Any signed-in user: their own running sessions (an admin sees everyone's)."""
+    return {"sessions": [s.describe() for s in play_manager(request.app).visible_to(current_user(request))]}
+
+
+@get("/api/play/sessions/{token:str}")
+async def get_session(request: Request[Any, Any, State], token: FromPath[str]) -> dict[str, Any]:
+    """The session's owner or an admin: one running session."""
+    return {"session": _visible_session(request, token).describe()}
+
+
+@post("/api/play/sessions/{token:str}/end", status_code=200)
+async def end_session(request: Request[Any, Any, State], token: FromPath[str]) -> dict[str, Any]:
+    """The session's owner or an admin: end it (the Continue state is written first)."""
+    session = _visible_session(request, token)
+    await play_manager(request.app).end(session, f"ended by {current_user(request).name}")
+    return {"ended": token}
+
+
+@get("/play/game/{game_id:int}")
+async def play_game_page(request: Request[Any, Any, State], game_id: FromPath[int]) -> Template:
+    """Any signed-in user, for a game they may see: the player, which starts (or rejoins) the game."""
+    user = current_user(request)
+    await play_manager(request.app).check_may_play(user, game_id)
+    return Template(template_name="play.html", context={"game_id": game_id, "token": "", "user": user.name})
+
+
+@get("/play/{token:str}")
+async def play_session_page(request: Request[Any, Any, State], token: FromPath[str]) -> Template:
+    """The session's owner or an admin: the player for a running session (a reload rejoins it)."""
+    session = _visible_session(request, token)
+    return Template(template_name="play.html", context={"game_id": session.info.game_id, "token": token,
+                                                         "user": current_user(request).name})
+
+
+@websocket("/api/play/sessions/{token:str}/ws")
+async def play_socket(socket: WebSocket[Any, Any, Any], token: FromPath[str]) -> None:
+    """The session's owner or an admin: the realtime stream (video, audio, control) and input."""
+    await socket.accept()
+    try:
+        session = _visible_session(socket, token)
+    except (TreazrError, PermissionDenied) as error:
+        with contextlib.suppress(Exception):
+            await socket.send_text(control("error", code="not_found", message=str(error)))
+            await socket.close(code=CLOSE_NOT_FOUND, reason="not found")
+        return
+    await serve_viewer(play_manager(socket.app), session, socket, current_user(socket))
+
+
+ROUTES: list[Any] = [start_session, list_sessions, get_session, end_session, play_game_page, play_session_page,
+                     play_socket]

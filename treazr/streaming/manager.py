@@ -1,0 +1,265 @@
+"""The web process's play sessions: start, rejoin, list, end; idle timeout, heartbeats, revocations.
+
+One :class:`SessionManager` per app, started and stopped by the app's lifespan. A user has at most
+one session per game: starting a game that already runs for that user rejoins it (a page reload,
+another device). Game 0 is the demo core, which needs no ROM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from treazr.auth.grants import can_see_game
+from treazr.emulation.launch import session_spec, video_settings
+from treazr.emulation.registry import CoreInfo
+from treazr.emulation.states import CONTINUE_SLOT, get_state, save_state, state_path
+from treazr.emulation.worker import WorkerHandle
+from treazr.errors import Conflict, InvalidInput, NotFound, TreazrError
+from treazr.services import Services
+from treazr.streaming import history
+from treazr.streaming.metrics import StreamMetrics
+from treazr.streaming.protocol import CLOSE_ENDED, CLOSE_REVOKED, control
+from treazr.streaming.sessions import PlaySession, SessionInfo
+from treazr.streaming.viewers import Viewer
+from treazr.web.security import AuthUser
+
+__all__ = ["DEMO_GAME_ID", "HEARTBEAT_TIMEOUT_S", "SessionManager"]
+
+log = logging.getLogger("treazr.play")
+
+DEMO_GAME_ID = 0
+DEMO_CORE_ID = "treazr_demo"
+HEARTBEAT_TIMEOUT_S = 30.0  # a viewer that sent nothing (pings included) for this long is gone
+HOUSEKEEPING_S = 1.0
+
+
+class SessionManager:
+    def __init__(self, services: Services, registry: CollectorRegistry) -> None:
+        self.services = services
+        self.metrics = StreamMetrics(registry)
+        self.sessions: dict[str, PlaySession] = {}
+        self._starting: dict[tuple[int, int], asyncio.Future[PlaySession]] = {}
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- app lifespan -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ended = await history.close_leftover_sessions(self.services.db)
+        if ended:
+            log.info("marked %d play sessions of an earlier run as ended", ended)
+        self._unsubscribe = self.services.revocations.subscribe(self._revoked_threadsafe)
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="treazr-play-housekeeping")
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        await asyncio.gather(*(self.end(s, "the server is stopping") for s in list(self.sessions.values())),
+                             return_exceptions=True)
+
+    # -- queries ------------------------------------------------------------------------------
+    def get(self, token: str) -> PlaySession:
+        session = self.sessions.get(token)
+        if session is None or session.ended.is_set():
+            raise NotFound("this game is not running any more")
+        return session
+
+    def visible_to(self, user: AuthUser) -> list[PlaySession]:
+        """Sessions a user may see in lists: their own, or everyone's for an admin."""
+        return [s for s in self.sessions.values() if not s.ended.is_set()
+                and (user.is_admin or s.info.owner_id == user.user_id)]
+
+    async def check_may_play(self, user: AuthUser, game_id: int) -> None:
+        if game_id != DEMO_GAME_ID and not await can_see_game(self.services.db, user, game_id):
+            raise NotFound(f"there is no game {game_id}")  # children must not learn what exists
+
+    # -- starting -----------------------------------------------------------------------------
+    async def start_session(self, user: AuthUser, game_id: int, *, slot: int | None = None,
+                            chroma: str = "444") -> tuple[PlaySession, bool]:
+        """The user's running session of this game (rejoined), or a new one; ``(session, created)``."""
+        await self.check_may_play(user, game_id)
+        for session in self.sessions.values():
+            if (session.info.owner_id, session.info.game_id) == (user.user_id, game_id) and not session.ended.is_set():
+                if slot is not None:
+                    raise Conflict("this game is already running; load the state from the player instead")
+                return session, False
+        key = (user.user_id, game_id)
+        if key in self._starting:
+            return await asyncio.shield(self._starting[key]), False
+        running = sum(1 for s in self.sessions.values() if not s.ended.is_set())
+        if running >= self.services.settings.emulation.max_sessions:
+            raise Conflict(f"{running} games are running, the most this server allows; end one first")
+        future: asyncio.Future[PlaySession] = asyncio.get_running_loop().create_future()
+        self._starting[key] = future
+        try:
+            session = await self._launch(user, game_id, slot, chroma)
+            future.set_result(session)
+            return session, True
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved here; joiners re-raise it
+            raise
+        finally:
+            del self._starting[key]
+
+    async def _launch(self, user: AuthUser, game_id: int, slot: int | None, chroma: str) -> PlaySession:
+        title, platform, core, content = await self._resolve(game_id)
+        video = video_settings(self.services.settings)
+        if self.services.settings.streaming.chroma == "auto":
+            video["chroma"] = "444" if chroma == "444" else "420"
+        spec = session_spec(self.services, user_id=user.user_id, game_id=game_id, core=core, content_path=content,
+                            resume=slot is None, video=video)
+        started_from = "continue" if spec.state_path else "new"
+        if slot is not None:
+            state = get_state(self.services, user.user_id, game_id, slot)  # NotFound when empty
+            if (state.core_name, state.core_version) == (core.name, core.version) or not core.name:
+                spec.state_path = state.path
+            else:
+                raise InvalidInput(f"{state.label} was saved with another core version and cannot be loaded")
+            started_from = "continue" if slot == CONTINUE_SLOT else f"slot {slot}"
+        worker = await WorkerHandle.start(spec)
+        token = secrets.token_urlsafe(12)
+        try:
+            session_id = await history.insert_session(self.services.db, token=token, user_id=user.user_id,
+                                                      game_id=game_id, core=worker.core_name,
+                                                      started_from=started_from, device_id=user.device_id)
+        except BaseException:
+            await worker.stop()
+            raise
+        info = SessionInfo(id=session_id, token=token, owner_id=user.user_id, owner_name=user.name, game_id=game_id,
+                           title=title, platform=platform, core=worker.core_name, ports=spec.ports,
+                           started_from=started_from)
+        session = PlaySession(info, worker, self.metrics.for_session(str(session_id)))
+        self.sessions[token] = session
+        session.start()
+        log.info("session %s: %s started %s (%s) from %s", session_id, user.name, title, worker.core_name, started_from)
+        return session
+
+    async def _resolve(self, game_id: int) -> tuple[str, str, CoreInfo, str | None]:
+        """Title, platform, core and content path of a game (the demo core for game 0)."""
+        registry = self.services.cores
+        if game_id == DEMO_GAME_ID:
+            return "Treazr Demo", "demo", registry.core(DEMO_CORE_ID), None
+        game = await self.services.db.aquery_one("SELECT id, title, platform FROM games WHERE id = ?", [game_id])
+        if game is None:
+            raise NotFound(f"there is no game {game_id}")
+        files = await self.services.db.aquery(
+            "SELECT path, container, store_path FROM files WHERE game_id = ? AND missing = 0 ORDER BY id", [game_id])
+        for row in files:
+            if row["store_path"]:
+                path = self.services.data.content / row["store_path"]
+            else:
+                path = Path(row["container"] or row["path"])
+            if path.is_file():
+                core = registry.require_core(str(game["platform"]))
+                return str(game["title"]), str(game["platform"]), core, str(path)
+        raise NotFound(f"the files of {game['title']} are missing; rescan the library or re-import them")
+
+    # -- ending -------------------------------------------------------------------------------
+    async def end(self, session: PlaySession, reason: str, *, save_continue: bool = True) -> None:
+        """Write the Continue state (when the worker still runs), stop the worker, close every viewer."""
+        if self.sessions.get(session.info.token) is not session:
+            return
+        del self.sessions[session.info.token]
+        if save_continue and session.worker.running:
+            try:
+                await save_state(self.services, session.worker, session.info.owner_id, session.info.game_id,
+                                 CONTINUE_SLOT)
+                await history.log_event(self.services.db, session.info.id, "state_saved", user_id=session.info.owner_id,
+                                        game_id=session.info.game_id, device_id=None, slot=CONTINUE_SLOT,
+                                        reason=reason)
+            except TreazrError as error:
+                log.warning("session %s: could not write the Continue state: %s", session.info.id, error)
+        session.broadcast(control("ended", reason=reason))
+        await session.stop(reason)
+        for viewer in list(session.viewers.values()):
+            viewer.close(CLOSE_ENDED, reason)
+            await self._log_left(session, viewer)
+        session.viewers.clear()
+        session.metrics.remove()
+        await history.mark_ended(self.services.db, session.info.id, session.info.game_id, session.end_reason or reason)
+        log.info("session %s ended: %s", session.info.id, reason)
+
+    def end_soon(self, session: PlaySession, reason: str) -> None:
+        """End a session from inside one of its own viewers' handlers (which ending closes)."""
+        task = asyncio.create_task(self.end(session, reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def continue_path(self, session: PlaySession) -> Path:
+        return state_path(self.services.data, session.info.owner_id, session.info.game_id, CONTINUE_SLOT)
+
+    # -- viewers ------------------------------------------------------------------------------
+    async def join(self, session: PlaySession, viewer: Viewer) -> None:
+        session.add_viewer(viewer)
+        await history.log_event(self.services.db, session.info.id, "joined", user_id=viewer.user_id,
+                                game_id=session.info.game_id, device_id=viewer.device_id, viewer=viewer.id)
+
+    async def leave(self, session: PlaySession, viewer: Viewer) -> None:
+        if viewer.id in session.viewers:
+            session.remove_viewer(viewer)
+            await self._log_left(session, viewer)
+
+    async def _log_left(self, session: PlaySession, viewer: Viewer) -> None:
+        counters = viewer.counters
+        await history.log_event(self.services.db, session.info.id, "left", user_id=viewer.user_id,
+                                game_id=session.info.game_id, device_id=viewer.device_id, viewer=viewer.id,
+                                frames=counters.frames_sent, dropped=counters.frames_dropped,
+                                malformed=counters.malformed)
+
+    async def log_state_event(self, session: PlaySession, user: AuthUser, kind: str, slot: int) -> None:
+        await history.log_event(self.services.db, session.info.id, kind, user_id=user.user_id,
+                                game_id=session.info.game_id, device_id=user.device_id, slot=slot)
+
+    # -- housekeeping -------------------------------------------------------------------------
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                await self.housekeep_once(time.monotonic())
+            except Exception:  # housekeeping must survive one bad session
+                log.exception("play housekeeping failed")
+
+    async def housekeep_once(self, now: float) -> None:
+        idle_s = self.services.settings.emulation.idle_timeout_min * 60
+        for session in list(self.sessions.values()):
+            if session.ended.is_set():
+                await self.end(session, session.end_reason or "the game stopped", save_continue=False)
+                continue
+            if session.no_viewer_since is not None and now - session.no_viewer_since >= idle_s:
+                await self.end(session, "nobody was watching")
+                continue
+            for viewer in list(session.viewers.values()):
+                if now - viewer.last_heard > HEARTBEAT_TIMEOUT_S:
+                    viewer.close(1001, "no heartbeat")
+                    await self.leave(session, viewer)
+
+    def _revoked_threadsafe(self, sign_in_sessions: set[int]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._revoked, sign_in_sessions)
+
+    def _revoked(self, sign_in_sessions: set[int]) -> None:
+        for session in list(self.sessions.values()):
+            for viewer in list(session.viewers.values()):
+                if viewer.sign_in_session in sign_in_sessions:
+                    viewer.push_control(control("error", code="signed_out", message="You were signed out."))
+                    viewer.close(CLOSE_REVOKED, "signed out")
+                    session.remove_viewer(viewer)
+
+    def describe(self, session: PlaySession) -> dict[str, Any]:
+        return session.describe()

@@ -1,0 +1,171 @@
+"""The realtime protocol between the web process and a player page, over one WebSocket per viewer.
+
+Version :data:`PROTOCOL_VERSION`. The client speaks first with a JSON ``hello`` naming the version
+it speaks; a client of another version gets an ``error`` with ``reload: true`` and the socket is
+closed with :data:`CLOSE_RELOAD`. After ``welcome`` the server sends:
+
+Binary (big-endian, 16-byte header, then the payload)::
+
+    VIDEO      kind=1 u8 | flags u8 (bit 0: key = holds an IDR) | 0 u16 | frame_no u32 | timestamp_us f64 | Annex B
+    AUDIO      kind=2 u8 | 0 u8 | 0 u16 | duration_us u32 | timestamp_us f64 | one Opus packet
+    INPUT_ACK  kind=3 u8 | 0 u8 | 0 u16 | input seq u32 | frame_no u32 | 0 u32
+               (the first frame that reflects every input up to seq; sent just before that frame)
+
+JSON control messages ``{"type": ...}``: ``welcome``, ``video_config``, ``state`` (paused, viewers,
+players), ``pong``, ``degraded``, ``saved``, ``loaded``, ``error``, ``ended``.
+
+From the client: binary INPUT messages (below) and JSON ``ping``, ``keyframe`` (the decoder needs an
+IDR), ``pause``, ``resume``, ``reset``, ``save_state``, ``load_state``, ``end``::
+
+    INPUT      kind=16 u8 | port u8 | axis count u8 (0-4) | 0 u8 | seq u32 | buttons u16 | axes i16 * n
+
+Input is idempotent: each message carries the whole state of one port, so a duplicate or a stale
+sequence number is dropped without harm; a gap is only counted. A malformed message of any kind is
+ignored and counted (:class:`Malformed`), never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CLIENT_COMMANDS",
+    "CLOSE_ENDED",
+    "CLOSE_MOVED",
+    "CLOSE_NOT_FOUND",
+    "CLOSE_RELOAD",
+    "CLOSE_REVOKED",
+    "KIND_AUDIO",
+    "KIND_INPUT",
+    "KIND_INPUT_ACK",
+    "KIND_VIDEO",
+    "MAX_AXES",
+    "PROTOCOL_VERSION",
+    "Hello",
+    "InputMessage",
+    "Malformed",
+    "control",
+    "encode_input",
+    "pack_audio",
+    "pack_input_ack",
+    "pack_video",
+    "parse_client_text",
+    "parse_hello",
+    "parse_input",
+]
+
+PROTOCOL_VERSION = 1
+KIND_VIDEO, KIND_AUDIO, KIND_INPUT_ACK, KIND_INPUT = 1, 2, 3, 16
+FLAG_KEY = 1
+MAX_AXES = 4
+MAX_TEXT = 4096  # bytes in one JSON message from a client
+
+# WebSocket close codes (4000-4999 are for applications).
+CLOSE_RELOAD = 4000  # another protocol version: reload the page
+CLOSE_ENDED = 4001  # the session ended
+CLOSE_REVOKED = 4003  # the sign-in session was ended (logout, revoked device)
+CLOSE_MOVED = 4004  # the game moved to another device of the same user
+CLOSE_NOT_FOUND = 4404  # no such session, or not one this user may watch
+
+CLIENT_COMMANDS = frozenset({"ping", "keyframe", "pause", "resume", "reset", "save_state", "load_state", "end"})
+
+_VIDEO = struct.Struct(">BBHId")
+_AUDIO = struct.Struct(">BBHId")
+_ACK = struct.Struct(">BBHIII")
+_INPUT = struct.Struct(">BBBBIH")
+
+
+class Malformed(ValueError):
+    """A client message that does not follow this protocol: ignored and counted."""
+
+
+@dataclass(frozen=True)
+class Hello:
+    protocol: int
+    chroma444: bool  # the browser's VideoDecoder supports High 4:4:4
+    device: str
+
+
+@dataclass(frozen=True)
+class InputMessage:
+    port: int
+    seq: int
+    buttons: int
+    axes: tuple[int, ...]
+
+
+def pack_video(frame_no: int, timestamp_us: int, key: bool, data: bytes) -> bytes:
+    return _VIDEO.pack(KIND_VIDEO, FLAG_KEY if key else 0, 0, frame_no & 0xFFFFFFFF, float(timestamp_us)) + data
+
+
+def pack_audio(timestamp_us: int, duration_us: int, data: bytes) -> bytes:
+    return _AUDIO.pack(KIND_AUDIO, 0, 0, duration_us, float(timestamp_us)) + data
+
+
+def pack_input_ack(seq: int, frame_no: int) -> bytes:
+    return _ACK.pack(KIND_INPUT_ACK, 0, 0, seq & 0xFFFFFFFF, frame_no & 0xFFFFFFFF, 0)
+
+
+def control(kind: str, **fields: Any) -> str:
+    """One JSON control message."""
+    return json.dumps({"type": kind, **fields}, separators=(",", ":"))
+
+
+def encode_input(port: int, seq: int, buttons: int, axes: tuple[int, ...] = ()) -> bytes:
+    """What a client sends (the test client and the benchmarks use it; the page has its own copy)."""
+    return _INPUT.pack(KIND_INPUT, port, len(axes), 0, seq, buttons) + struct.pack(f">{len(axes)}h", *axes)
+
+
+def parse_input(data: bytes) -> InputMessage:
+    if len(data) < _INPUT.size:
+        raise Malformed(f"an input message has {len(data)} bytes, fewer than {_INPUT.size}")
+    kind, port, axis_count, _, seq, buttons = _INPUT.unpack_from(data)
+    if kind != KIND_INPUT:
+        raise Malformed(f"unknown binary message kind {kind}")
+    if axis_count > MAX_AXES or len(data) != _INPUT.size + 2 * axis_count:
+        raise Malformed("an input message has the wrong length for its axes")
+    axes = struct.unpack_from(f">{axis_count}h", data, _INPUT.size)
+    return InputMessage(port=port, seq=seq, buttons=buttons, axes=tuple(axes))
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    if len(text) > MAX_TEXT:
+        raise Malformed(f"a control message of {len(text)} characters is too long")
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise Malformed("a control message is not JSON") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise Malformed("a control message must be a JSON object with a string 'type'")
+    return message
+
+
+def parse_hello(text: str) -> Hello:
+    message = _json_object(text)
+    if message["type"] != "hello":
+        raise Malformed("the first message must be a hello")
+    protocol = message.get("protocol")
+    if not isinstance(protocol, int) or isinstance(protocol, bool):
+        raise Malformed("hello.protocol must be an integer")
+    device = message.get("device", "")
+    return Hello(protocol=protocol, chroma444=message.get("chroma444") is True,
+                 device=device[:80] if isinstance(device, str) else "")
+
+
+def parse_client_text(text: str) -> dict[str, Any]:
+    """A JSON command from a client, with its fields checked; raises :class:`Malformed`."""
+    message = _json_object(text)
+    kind = message["type"]
+    if kind not in CLIENT_COMMANDS:
+        raise Malformed(f"unknown command {kind[:40]!r}")
+    if kind == "ping" and not isinstance(message.get("t"), (int, float)):
+        raise Malformed("ping.t must be a number")
+    if kind in ("save_state", "load_state"):
+        slot = message.get("slot", 0)
+        if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot <= 10:
+            raise Malformed("a state slot is a number from 0 (Continue) to 10")
+        message["slot"] = slot
+    return message

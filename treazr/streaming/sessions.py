@@ -1,0 +1,243 @@
+"""One running play session in the web process: its worker, its viewers, the fan-out between them.
+
+The worker encodes; this side only reads the worker's packets and hands each one to every viewer's
+bounded queue (:mod:`treazr.streaming.viewers`), so a slow viewer never slows the emulator or the
+other viewers. It also applies input, tracks late frames (``degraded``), and answers commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from treazr.emulation.protocol import AudioPacket, Event, RawFrame, VideoPacket
+from treazr.emulation.worker import WorkerHandle
+from treazr.errors import TreazrError
+from treazr.streaming.metrics import SessionMetrics
+from treazr.streaming.protocol import control, pack_audio, pack_input_ack, pack_video
+from treazr.streaming.viewers import Viewer
+
+__all__ = ["PlaySession", "SessionInfo"]
+
+log = logging.getLogger("treazr.play")
+
+KEYFRAME_RETRY_S = 0.5  # ask the worker again when an asked-for IDR has not come
+DEGRADED_ON, DEGRADED_OFF = 0.05, 0.01  # share of late frames over one second
+REBASE_AFTER_S = 0.25  # later than this is a stall (pause, load): restart the schedule, count one late frame
+
+
+@dataclass
+class SessionInfo:
+    """What does not change during a session."""
+
+    id: int
+    token: str
+    owner_id: int
+    owner_name: str
+    game_id: int
+    title: str
+    platform: str
+    core: str
+    ports: int
+    started_from: str
+    started_at: float = field(default_factory=time.time)
+
+
+class _Lateness:
+    """Frames arriving more than one period after their slot on a schedule anchored at the first one."""
+
+    def __init__(self, fps: float) -> None:
+        self.period_us = 1_000_000 / fps
+        self.origin_us: float | None = None
+        self.window: deque[tuple[float, bool]] = deque()
+
+    def rebase(self) -> None:
+        self.origin_us = None
+
+    def observe(self, pts_us: int, now: float) -> bool:
+        arrival_us = now * 1_000_000
+        if self.origin_us is None or arrival_us - pts_us < self.origin_us:
+            self.origin_us = arrival_us - pts_us  # the earliest frame defines the schedule
+        lateness = arrival_us - pts_us - self.origin_us
+        late = lateness > self.period_us
+        if lateness > REBASE_AFTER_S * 1_000_000:
+            self.origin_us = arrival_us - pts_us
+        self.window.append((now, late))
+        while self.window and self.window[0][0] < now - 1.0:
+            self.window.popleft()
+        return late
+
+    def ratio(self) -> float:
+        return sum(1 for _, late in self.window if late) / len(self.window) if self.window else 0.0
+
+
+class PlaySession:
+    def __init__(self, info: SessionInfo, worker: WorkerHandle, metrics: SessionMetrics) -> None:
+        self.info = info
+        self.worker = worker
+        self.metrics = metrics
+        self.viewers: dict[int, Viewer] = {}
+        self.video_config: dict[str, Any] | None = None
+        self.paused = False
+        self.degraded = False
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self.frame_no = 0
+        self.frames_seen = 0
+        self.late_frames = 0
+        self.no_viewer_since: float | None = time.monotonic()
+        fps = float(worker.av_info.get("fps") or 60.0)
+        self._lateness = _Lateness(fps)
+        self._fps_window: deque[float] = deque()
+        self._key_asked_at: float | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._pump = asyncio.create_task(self._run(), name=f"treazr-session-{self.info.id}")
+
+    async def _run(self) -> None:
+        reason = "the game stopped"
+        try:
+            while (message := await self.worker.recv()) is not None:
+                self._handle(message)
+        except TreazrError as error:
+            reason = str(error)
+            log.warning("session %s: %s", self.info.id, error)
+            self.broadcast(control("error", code="worker", message=str(error)))
+        except asyncio.CancelledError:
+            reason = self.end_reason or "ended"
+            raise
+        finally:
+            if not self.end_reason:
+                self.end_reason = reason
+            self.ended.set()
+
+    async def stop(self, reason: str) -> None:
+        """Stop the worker (it flushes save RAM) and close every viewer with ``reason``."""
+        if not self.end_reason:
+            self.end_reason = reason
+        await self.worker.stop()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        self.ended.set()
+
+    # -- the fan-out --------------------------------------------------------------------------
+    def _handle(self, message: VideoPacket | AudioPacket | RawFrame | Event) -> None:
+        if isinstance(message, VideoPacket):
+            self._video(message)
+        elif isinstance(message, AudioPacket):
+            packet = pack_audio(message.pts_us, 10_000, message.data)
+            for viewer in list(self.viewers.values()):
+                viewer.push_audio(packet)
+        elif isinstance(message, Event):
+            self._event(message)
+
+    def _video(self, message: VideoPacket) -> None:
+        now = time.monotonic()
+        self.frame_no = message.frame_no
+        self.frames_seen += 1
+        self.metrics.frames.inc()
+        if self._lateness.observe(message.pts_us, now):
+            self.late_frames += 1
+            self.metrics.late_frames.inc()
+        self._track_rate(now)
+        if message.key:
+            self._key_asked_at = None
+        packet = pack_video(message.frame_no, message.pts_us, message.key, message.data)
+        want_key = False
+        for viewer in list(self.viewers.values()):
+            self._ack_input(viewer, message.frame_no, now)
+            if not viewer.push_video(packet, message.key) or (viewer.needs_key and not message.key):
+                want_key = True
+        if want_key:
+            self.request_keyframe()
+
+    def _ack_input(self, viewer: Viewer, frame_no: int, now: float) -> None:
+        # The worker applies input between two frames, so the second frame after the one the input
+        # followed is the first that surely reflects it.
+        if viewer.pending_ack is not None and frame_no >= viewer.pending_ack[1] + 2:
+            seq, _, received = viewer.pending_ack
+            viewer.pending_ack = None
+            self.metrics.input_latency_ms.observe((now - received) * 1000)
+            viewer.push_control_bytes(pack_input_ack(seq, frame_no))
+
+    def _track_rate(self, now: float) -> None:
+        self._fps_window.append(now)
+        while self._fps_window and self._fps_window[0] < now - 1.0:
+            self._fps_window.popleft()
+        self.metrics.fps.set(len(self._fps_window))
+        ratio = self._lateness.ratio()
+        if not self.degraded and ratio > DEGRADED_ON and len(self._lateness.window) >= 30:
+            self.degraded = True
+            self.broadcast(control("degraded", on=True, late_ratio=round(ratio, 3)))
+        elif self.degraded and ratio < DEGRADED_OFF:
+            self.degraded = False
+            self.broadcast(control("degraded", on=False, late_ratio=round(ratio, 3)))
+
+    def _event(self, event: Event) -> None:
+        if event.name == "video_config":
+            self.video_config = dict(event.data)
+            self.broadcast(control("video_config", **self.video_config))
+        elif event.name == "encoder_stats":
+            for value in event.data.get("encode_ms", []):
+                if isinstance(value, (int, float)):
+                    self.metrics.encode_ms.observe(float(value))
+        elif event.name in ("paused", "resumed"):
+            self.paused = event.name == "paused"
+            self._lateness.rebase()
+            self.broadcast(self.state_message())
+
+    def request_keyframe(self) -> None:
+        now = time.monotonic()
+        if self._key_asked_at is None or now - self._key_asked_at > KEYFRAME_RETRY_S:
+            self._key_asked_at = now
+            self.worker.request_keyframe()
+
+    def broadcast(self, text: str) -> None:
+        for viewer in list(self.viewers.values()):
+            viewer.push_control(text)
+
+    # -- viewers --------------------------------------------------------------------------------
+    def add_viewer(self, viewer: Viewer) -> None:
+        self.viewers[viewer.id] = viewer
+        self.no_viewer_since = None
+        self.metrics.viewers.set(len(self.viewers))
+        viewer.start()
+        self.request_keyframe()
+        self.broadcast(self.state_message())
+
+    def remove_viewer(self, viewer: Viewer) -> None:
+        if self.viewers.pop(viewer.id, None) is None:
+            return
+        viewer.close()
+        self.metrics.viewers.set(len(self.viewers))
+        if not self.viewers:
+            self.no_viewer_since = time.monotonic()
+        self.broadcast(self.state_message())
+
+    def apply_input(self, viewer: Viewer, port: int, buttons: int, seq: int) -> None:
+        self.worker.set_input(port, buttons)
+        viewer.pending_ack = (seq, self.frame_no, time.monotonic())
+
+    def state_message(self) -> str:
+        players = [{"viewer": v.id, "user_id": v.user_id, "name": v.user_name, "ports": v.ports}
+                   for v in self.viewers.values()]
+        return control("state", session=self.info.token, paused=self.paused, degraded=self.degraded,
+                       viewers=len(self.viewers), players=players, frame_no=self.frame_no)
+
+    def describe(self) -> dict[str, Any]:
+        info = self.info
+        return {"id": info.id, "token": info.token, "owner_id": info.owner_id, "owner": info.owner_name,
+                "game_id": info.game_id, "title": info.title, "platform": info.platform, "core": info.core,
+                "ports": info.ports, "started_from": info.started_from, "started_at": info.started_at,
+                "viewers": len(self.viewers), "paused": self.paused, "degraded": self.degraded,
+                "frames": self.frames_seen, "late_frames": self.late_frames,
+                "url": f"/play/{info.token}"}

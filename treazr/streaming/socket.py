@@ -1,0 +1,171 @@
+"""Serving one viewer's WebSocket: the versioned handshake, then input and commands until it goes.
+
+The route has already checked who is asking; this module checks what they send. A malformed message
+is counted and ignored; a command the viewer may not give is answered with an ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from litestar import WebSocket
+
+from treazr.emulation.states import load_state, save_state
+from treazr.errors import TreazrError
+from treazr.streaming.manager import SessionManager
+from treazr.streaming.protocol import (
+    CLOSE_RELOAD,
+    KIND_INPUT,
+    PROTOCOL_VERSION,
+    Hello,
+    Malformed,
+    control,
+    parse_client_text,
+    parse_hello,
+    parse_input,
+)
+from treazr.streaming.sessions import PlaySession
+from treazr.streaming.viewers import Viewer
+from treazr.web.security import AuthUser
+
+__all__ = ["HELLO_TIMEOUT_S", "serve_viewer"]
+
+log = logging.getLogger("treazr.play")
+
+HELLO_TIMEOUT_S = 10.0
+AUDIO = {"codec": "opus", "sample_rate": 48000, "channels": 2}
+
+
+class _Socket:
+    """Litestar's WebSocket as a :class:`~treazr.streaming.viewers.ViewerSocket`."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
+        self._socket = socket
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._socket.send_bytes(data)
+
+    async def send_text(self, data: str) -> None:
+        await self._socket.send_text(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._socket.close(code=code, reason=reason)
+
+
+async def _hello(socket: WebSocket[Any, Any, Any]) -> Hello | None:
+    try:
+        message = await asyncio.wait_for(socket.receive(), HELLO_TIMEOUT_S)
+    except TimeoutError:
+        await socket.close(code=1008, reason="no hello")
+        return None
+    if message["type"] != "websocket.receive":
+        return None
+    try:
+        hello = parse_hello(message.get("text") or "")
+    except Malformed as error:
+        await socket.send_text(control("error", code="protocol", message=str(error), reload=True))
+        await socket.close(code=CLOSE_RELOAD, reason="bad hello")
+        return None
+    if hello.protocol != PROTOCOL_VERSION:
+        await socket.send_text(control("error", code="protocol", reload=True, server_protocol=PROTOCOL_VERSION,
+                                       message="Treazr was updated: reload the page to keep playing."))
+        await socket.close(code=CLOSE_RELOAD, reason="protocol version")
+        return None
+    return hello
+
+
+async def serve_viewer(manager: SessionManager, session: PlaySession, socket: WebSocket[Any, Any, Any],
+                       user: AuthUser) -> None:
+    """Run one viewer from its hello until its socket closes."""
+    hello = await _hello(socket)
+    if hello is None:
+        return
+    owner = user.user_id == session.info.owner_id
+    viewer = Viewer(user_id=user.user_id, user_name=user.name, device_id=user.device_id,
+                    sign_in_session=user.session_id, socket=_Socket(socket), metrics=session.metrics,
+                    ports=list(range(session.info.ports)) if owner else [], chroma444=hello.chroma444)
+    viewer.push_control(control("welcome", protocol=PROTOCOL_VERSION, viewer=viewer.id, ports=viewer.ports,
+                                control=True, session=session.describe(), video=session.video_config, audio=AUDIO))
+    chroma = (session.worker.spec.video or {}).get("chroma")
+    if chroma == "444" and not hello.chroma444:
+        viewer.push_control(control("error", code="chroma", message=(
+            "This browser cannot decode the running stream (H.264 High 4:4:4). End the game here and "
+            "start it again from this device to get a stream every browser can decode.")))
+    await manager.join(session, viewer)
+    try:
+        await _receive_loop(manager, session, socket, viewer, user)
+    finally:
+        await manager.leave(session, viewer)
+
+
+async def _receive_loop(manager: SessionManager, session: PlaySession, socket: WebSocket[Any, Any, Any],
+                        viewer: Viewer, user: AuthUser) -> None:
+    while not viewer.closed:
+        message = await socket.receive()
+        if message["type"] != "websocket.receive":
+            return
+        data = message.get("bytes")
+        try:
+            if data is not None:
+                _input(session, viewer, data)
+            else:
+                await _command(manager, session, viewer, user, parse_client_text(message.get("text") or ""))
+        except Malformed:
+            viewer.counters.malformed += 1
+            session.metrics.malformed.inc()
+
+
+def _input(session: PlaySession, viewer: Viewer, data: bytes) -> None:
+    if not data or data[0] != KIND_INPUT:
+        raise Malformed("unknown binary message")
+    message = parse_input(data)
+    if viewer.check_input(message).accepted:
+        session.apply_input(viewer, message.port, message.buttons, message.seq)
+
+
+async def _command(manager: SessionManager, session: PlaySession, viewer: Viewer, user: AuthUser,
+                   message: dict[str, Any]) -> None:
+    kind = message["type"]
+    viewer.last_heard = time.monotonic()
+    if kind == "ping":
+        viewer.push_control(control("pong", t=message["t"], frame_no=session.frame_no))
+        for value in message.get("input_ms", [])[:64] if isinstance(message.get("input_ms"), list) else []:
+            if isinstance(value, (int, float)) and 0 <= value < 10_000:
+                session.metrics.client_input_latency_ms.observe(float(value))
+        return
+    if kind == "keyframe":
+        viewer.needs_key = True
+        session.request_keyframe()
+        return
+    if not (user.is_admin or user.user_id == session.info.owner_id):
+        viewer.push_control(control("error", code="forbidden",
+                                    message="Only the player who started the game can do that."))
+        return
+    try:
+        await _owner_command(manager, session, viewer, user, kind, message)
+    except TreazrError as error:
+        viewer.push_control(control("error", code=type(error).__name__, message=str(error), command=kind))
+
+
+async def _owner_command(manager: SessionManager, session: PlaySession, viewer: Viewer, user: AuthUser,
+                         kind: str, message: dict[str, Any]) -> None:
+    worker, info = session.worker, session.info
+    if kind in ("pause", "resume"):
+        worker.pause(kind == "pause")
+    elif kind == "reset":
+        worker.reset()
+        session.request_keyframe()
+    elif kind == "save_state":
+        state = await save_state(manager.services, worker, info.owner_id, info.game_id, message["slot"])
+        await manager.log_state_event(session, user, "state_saved", state.slot)
+        session.broadcast(control("saved", slot=state.slot, label=state.label, created_at=state.created_at))
+    elif kind == "load_state":
+        state = await load_state(manager.services, worker, info.owner_id, info.game_id, message["slot"])
+        await manager.log_state_event(session, user, "state_loaded", state.slot)
+        session.request_keyframe()
+        session.broadcast(control("loaded", slot=state.slot, label=state.label))
+    elif kind == "end":
+        manager.end_soon(session, f"ended by {user.name}")
