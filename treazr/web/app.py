@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from treazr.paths import assets_dir
 from treazr.services import Services
+from treazr.streaming.manager import SessionManager
 from treazr.web.assets import AssetManifest
 from treazr.web.errors import EXCEPTION_HANDLERS
 from treazr.web.metrics import HttpMetrics, request_middleware
@@ -38,6 +39,7 @@ def create_app(services: Services) -> Litestar:
     """Build the app around already opened services (the caller owns and closes them)."""
     registry = CollectorRegistry()
     manifest = AssetManifest.build()
+    play = SessionManager(services, registry)
 
     def _globals(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals["asset_url"] = manifest.url
@@ -49,9 +51,11 @@ def create_app(services: Services) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.started_monotonic = time.monotonic()
+        await play.start()
         try:
             yield
         finally:
+            await play.stop()
             await services.db.close_async_reader()
 
     state = State({
@@ -59,6 +63,7 @@ def create_app(services: Services) -> Litestar:
         "assets": manifest,
         "metrics_registry": registry,
         "http_metrics": HttpMetrics(registry),
+        "play": play,
         "started_monotonic": time.monotonic(),
     })
     return Litestar(
