@@ -17,7 +17,7 @@ from types import TracebackType
 import numpy as np
 
 from treazr.emulation import libretro as lr
-from treazr.emulation.content import PreparedContent, prepare_content
+from treazr.emulation.content import PreparedContent, prepare_content, private_temp_dir
 from treazr.errors import CoreError, InvalidContent
 
 __all__ = ["AvInfo", "CoreHost", "CoreOption", "SystemInfo"]
@@ -67,7 +67,22 @@ class CoreHost:
         if not self.core_path.is_file():
             raise CoreError(f"no libretro core at {self.core_path}")
         self._lib = lr.frontend()
-        # per-frame calls, looked up once
+        self._bind_hot_calls()
+        self._temp_parent = Path(temp_dir) if temp_dir else None
+        self._content: PreparedContent | None = None
+        self._scratch: Path | None = None
+        self._loaded = False
+        self._closed = False
+        self.log = logging.getLogger(f"treazr.core.{self.core_path.stem.removesuffix('_libretro')}")
+        self._check(self._lib.tzf_open(str(self.core_path).encode()), f"cannot open core {self.core_path.name}")
+        try:
+            self.system_info = self._start(system_dir, save_dir, options or {})
+        except BaseException:
+            self.close()
+            raise
+
+    def _bind_hot_calls(self) -> None:
+        """Look up what every frame uses once, so a frame costs as few Python operations as possible."""
         self._run, self._video = self._lib.tzf_run_frames, self._lib.tzf_video
         self._width, self._height = ctypes.c_uint(), ctypes.c_uint()
         self._width_ref, self._height_ref = ctypes.byref(self._width), ctypes.byref(self._height)
@@ -75,24 +90,24 @@ class CoreHost:
         self._audio_count_ref = ctypes.byref(self._audio_count)
         self._view_key: tuple[int, int, int] | None = None
         self._view: np.ndarray | None = None
-        self._temp_parent = Path(temp_dir) if temp_dir else None
-        self._content: PreparedContent | None = None
-        self._loaded = False
-        self._closed = False
-        self.log = logging.getLogger(f"treazr.core.{self.core_path.stem.removesuffix('_libretro')}")
-        self._check(self._lib.tzf_open(str(self.core_path).encode()), f"cannot open core {self.core_path.name}")
-        self._system_dir, self._save_dir = system_dir, save_dir
-        self._lib.tzf_set_directories(_encode_dir(system_dir), _encode_dir(save_dir))
-        for key, value in (options or {}).items():
+
+    def _start(self, system_dir: str | Path | None, save_dir: str | Path | None,
+               options: dict[str, str]) -> SystemInfo:
+        # Cores read these folders while initialising and some refuse content without them (nestopia,
+        # pce_fast): a folder not given is a private scratch folder, removed on close.
+        if system_dir is None or save_dir is None:
+            self._scratch = private_temp_dir(self._temp_parent)
+        self._lib.tzf_set_directories(_encode_dir(system_dir or self._scratch), _encode_dir(save_dir or self._scratch))
+        for key, value in options.items():
             self.set_option(key, value)
         self._check(self._lib.tzf_init(), "the core failed to initialise")
         info = lr.RetroSystemInfo()
         self._lib.tzf_system_info(ctypes.byref(info))
-        self.system_info = SystemInfo(
+        self.drain_logs()
+        return SystemInfo(
             name=_text(info.library_name), version=_text(info.library_version),
             extensions=tuple(e for e in _text(info.valid_extensions).lower().split("|") if e),
             need_fullpath=bool(info.need_fullpath), block_extract=bool(info.block_extract))
-        self.drain_logs()
 
     # -- options -------------------------------------------------------------------------------------
 
@@ -126,9 +141,6 @@ class CoreHost:
             self._check(self._lib.tzf_load_game(None, None, 0, None), "cannot start the core without content")
         else:
             self._content = prepare_content(Path(path), self.system_info, self._temp_parent)
-            if self._system_dir is None:
-                # as RetroArch does without a system folder: the content's own (nestopia refuses none)
-                self._lib.tzf_set_directories(_encode_dir(Path(path).resolve().parent), _encode_dir(self._save_dir))
             content = self._content
             self._check(self._lib.tzf_load_game(str(content.path).encode(), content.address, content.size, None),
                         f"cannot load {Path(path).name} with {self.system_info.name}")
@@ -278,8 +290,9 @@ class CoreHost:
         self._closed = True
         self._lib.tzf_close()
         self.drain_logs()
-        if self._content and self._content.temp_dir:
-            shutil.rmtree(self._content.temp_dir, ignore_errors=True)
+        for folder in (self._content.temp_dir if self._content else None, self._scratch):
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def __enter__(self) -> CoreHost:
         return self
