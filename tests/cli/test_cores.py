@@ -1,0 +1,50 @@
+"""``treazr cores list`` through click's CliRunner, on a real data directory and database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from treazr.cli import main
+from treazr.services import open_services
+from treazr.settings import Settings
+
+
+def _add_games(settings: Settings) -> None:
+    services = open_services(settings)
+    try:
+        for platform, title in (("nes", "nes15"), ("md", "Some Genesis Game"), ("n64", "Some N64 Game")):
+            services.db.execute("INSERT INTO games (platform, title, added_at, updated_at) VALUES (?, ?, 'now', 'now')",
+                                (platform, title))
+    finally:
+        services.close()
+
+
+def test_cores_list_json(settings: Settings) -> None:
+    _add_games(settings)
+    result = CliRunner().invoke(main, ["--data-dir", settings.data_dir, "cores", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    cores = {c["id"]: c for c in report["cores"]}
+    assert cores["nestopia"]["platforms"] == ["nes"]
+    assert cores["treazr_demo"]["platforms"] == ["demo"]
+    platforms = {p["platform"]: p for p in report["platforms"]}
+    assert platforms["snes"]["core"] == "bsnes_mercury_performance" and platforms["snes"]["playable"]
+    assert not platforms["md"]["playable"] and "genesis_plus_gx" in platforms["md"]["reason"]
+    assert platforms["gba"]["bios"] == [{"file": "gba_bios.bin", "required": False, "state": "missing",
+                                         "description": platforms["gba"]["bios"][0]["description"]}]
+    unplayable = {g["title"]: g for g in report["unplayable_games"]}
+    assert set(unplayable) == {"Some Genesis Game", "Some N64 Game"}
+    assert "Mega Drive" in unplayable["Some Genesis Game"]["reason"]
+    assert report["bios_dir"] == str(Path(settings.data_dir).resolve() / "bios")
+
+
+def test_cores_list_for_people(settings: Settings) -> None:
+    _add_games(settings)
+    result = CliRunner().invoke(main, ["--data-dir", settings.data_dir, "cores", "list"])
+    assert result.exit_code == 0, result.output
+    assert "Gambatte v0.5.0  plays: gb, gbc" in result.output
+    assert "Games no installed core can play: 2" in result.output
+    assert "[md] Some Genesis Game" in result.output

@@ -1,0 +1,125 @@
+"""Save states through real workers and a real database: slots, thumbnails, Continue, incompatible cores."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from treazr.emulation import states
+from treazr.emulation.demo_strip import decode_strip
+from treazr.emulation.images import read_png_size
+from treazr.emulation.launch import session_spec
+from treazr.emulation.protocol import RawFrame
+from treazr.emulation.worker import WorkerHandle, WorkerSpec
+from treazr.errors import InvalidContent, InvalidInput, NotFound
+from treazr.services import Services
+
+DEBIAN = Path("/usr/lib/x86_64-linux-gnu/libretro")
+USER, OTHER_USER, GAME = 1, 2, 7
+
+
+async def next_frame(handle: WorkerHandle, after: int = 0) -> RawFrame:
+    while True:
+        message = await handle.recv()
+        assert message is not None, "the worker ended"
+        if isinstance(message, RawFrame) and message.frame_no > after:
+            return message
+
+
+async def start_demo(services: Services, **fields: object) -> WorkerHandle:
+    core = services.cores.require_core("demo")
+    spec = session_spec(services, user_id=USER, game_id=GAME, core=core, content_path=None, **fields)  # type: ignore[arg-type]
+    return await WorkerHandle.start(spec)
+
+
+async def test_slots_round_trip_with_thumbnails(services: Services) -> None:
+    handle = await start_demo(services)
+    try:
+        async with asyncio.timeout(30):
+            await next_frame(handle, after=20)
+            saved = await states.save_state(services, handle, USER, GAME, 3)
+            await next_frame(handle, after=saved.frame_no + 30)
+            await states.load_state(services, handle, USER, GAME, 3)
+            after_load = await next_frame(handle, after=handle.frame_no)
+    finally:
+        await handle.stop()
+    # the strip shows the core's own frame counter: back where the state was saved
+    assert decode_strip(after_load.array())[0] == saved.frame_no
+    assert (saved.slot, saved.core_name, saved.core_version) == (3, "Treazr Demo", "1.0")
+    assert saved.path.endswith("states/1/7/slot3.state") and Path(saved.path).stat().st_size == saved.size
+    assert saved.thumbnail is not None
+    assert read_png_size(Path(saved.thumbnail).read_bytes()) == (256, 240)
+    assert saved.created_at
+
+
+async def test_ten_slots_and_continue(services: Services) -> None:
+    handle = await start_demo(services, resume=False)
+    try:
+        async with asyncio.timeout(30):
+            for slot in [*states.SLOTS, states.CONTINUE_SLOT]:
+                await states.save_state(services, handle, USER, GAME, slot)
+            with pytest.raises(InvalidInput, match="slot 11"):
+                await states.save_state(services, handle, USER, GAME, 11)
+    finally:
+        await handle.stop()
+    listed = states.list_states(services, USER, GAME)
+    assert [s.slot for s in listed] == list(range(11))
+    assert listed[0].label == "Continue" and listed[10].label == "Slot 10"
+    assert len({s.path for s in listed}) == 11
+    assert states.list_states(services, OTHER_USER, GAME) == []
+    with pytest.raises(NotFound):
+        states.get_state(services, OTHER_USER, GAME, 3)
+    states.delete_state(services, USER, GAME, 4)
+    assert not Path(listed[4].path).exists() and not Path(listed[4].thumbnail or "").exists()
+    with pytest.raises(NotFound):
+        states.get_state(services, USER, GAME, 4)
+
+
+async def test_a_session_resumes_from_the_continue_state(services: Services) -> None:
+    handle = await start_demo(services)
+    try:
+        async with asyncio.timeout(30):
+            await next_frame(handle, after=40)
+            saved = await states.save_state(services, handle, USER, GAME, states.CONTINUE_SLOT)
+    finally:
+        await handle.stop()
+    core = services.cores.require_core("demo")
+    assert states.continue_state_path(services, USER, GAME, core.name, core.version) == saved.path
+    assert states.continue_state_path(services, USER, GAME, core.name, "2.0") is None
+    resumed = await start_demo(services)
+    try:
+        async with asyncio.timeout(30):
+            first = await next_frame(resumed)
+    finally:
+        await resumed.stop()
+    assert decode_strip(first.array())[0] == saved.frame_no
+
+
+async def test_a_state_from_another_core_is_refused_and_the_session_goes_on(services: Services, roms: Path) -> None:
+    content = str(roms / "gb/cpu_instrs.gb")
+    gambatte = WorkerSpec(core_path=str(DEBIAN / "gambatte_libretro.so"), content_path=content,
+                          system_dir=str(services.data.bios), realtime=False)
+    handle = await WorkerHandle.start(gambatte)
+    try:
+        async with asyncio.timeout(30):
+            await next_frame(handle, after=30)
+            saved = await states.save_state(services, handle, USER, GAME, 1)
+    finally:
+        await handle.stop()
+    assert saved.core_name == "Gambatte"
+    mgba = WorkerSpec(core_path=str(DEBIAN / "mgba_libretro.so"), content_path=content,
+                      system_dir=str(services.data.bios), realtime=False)
+    handle = await WorkerHandle.start(mgba)
+    try:
+        async with asyncio.timeout(30):
+            with pytest.raises(InvalidContent, match=r"saved with Gambatte v0\.5\.0, but this game now runs on mGBA"):
+                await states.load_state(services, handle, USER, GAME, 1)
+            # even without the database's word, the worker refuses a state that does not fit the core
+            with pytest.raises(InvalidContent, match="another core or core version"):
+                await handle.load_state(saved.path)
+            await next_frame(handle, after=handle.frame_no + 10)
+    finally:
+        await handle.stop()
+    assert handle.error is None
