@@ -217,6 +217,7 @@ def identify(name: str, size: int, head: bytes, *, folder: str | None = None, fo
     """
     if size == 0:
         raise InvalidContent("empty file (0 bytes)")
+    head = bytes(head)
     if forced is not None and forced not in PLATFORMS:
         raise InvalidContent(f"unknown platform {forced!r}; use one of: {', '.join(PLATFORMS)}")
     extension = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""

@@ -57,7 +57,7 @@ _ALIASES: dict[str, str] = {
 
 # Files that live beside ROMs and are neither ROMs nor worth a failure line.
 IGNORED_EXTENSIONS = frozenset({
-    ".txt", ".nfo", ".diz", ".md", ".pdf", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".xml",
+    ".txt", ".nfo", ".diz", ".pdf", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".xml",
     ".dat", ".json", ".ini", ".cfg", ".sav", ".srm", ".state", ".rtc", ".ips", ".bps", ".ups", ".db",
     ".html", ".htm", ".url", ".m3u", ".log", ".sfv", ".md5", ".sha1",
 })

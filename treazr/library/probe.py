@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from treazr.errors import InvalidContent, TreazrError
+from treazr.errors import HostileArchive, InvalidContent, TreazrError
 from treazr.library.archives import ArchiveLimits, Member, read_members
 from treazr.library.hashing import CHUNK_SIZE, Hashes, MultiHash
 from treazr.library.headers import HEAD_SIZE, Header, identify
@@ -56,6 +56,7 @@ class Probe:
 class Failure:
     path: str
     reason: str
+    hostile: bool = False  # the archive was refused as dangerous, not merely broken
 
 
 @dataclass
@@ -72,6 +73,7 @@ class _RomSink:
     def __init__(self, name: str, size: int, folder: str | None, options: ProbeOptions) -> None:
         self.name, self.size, self.folder, self.options = name, size, folder, options
         self.header: Header | None = None
+        self.head = b""
         self.error: TreazrError | None = None
         self._pending = bytearray()
         self._full = MultiHash()
@@ -81,6 +83,7 @@ class _RomSink:
         self.store_path: str | None = None
 
     def _identify(self, head: bytes | bytearray | memoryview) -> None:
+        self.head = bytes(head[:HEAD_SIZE])
         try:
             self.header = identify(self.name, self.size, bytes(head[:HEAD_SIZE]), folder=self.folder,
                                    forced=self.options.forced_platform)
@@ -145,6 +148,18 @@ class _RomSink:
                      self.store_path)
 
 
+def _is_document(path: str, sink: _RomSink) -> bool:
+    """``.md`` is Mega Drive and Markdown: a README.md beside the ROMs is not a failed import."""
+    if not path.lower().endswith(".md"):
+        return False
+    head = bytes(sink.head[:4096])
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in head
+
+
 def _hash_file(job: Job, options: ProbeOptions) -> JobResult:
     result = JobResult(job)
     sink = _RomSink(os.path.basename(job.path), job.size, job.folder_platform, options)
@@ -162,7 +177,8 @@ def _hash_file(job: Job, options: ProbeOptions) -> JobResult:
     finally:
         view.release()
     if sink.error is not None:
-        result.failures.append(Failure(job.path, str(sink.error)))
+        if not _is_document(job.path, sink):
+            result.failures.append(Failure(job.path, str(sink.error)))
     else:
         result.probes.append(sink.probe(job.path, job.mtime_ns, None, None))
     return result
@@ -184,7 +200,7 @@ def _hash_archive(job: Job, options: ProbeOptions) -> JobResult:
         for sink in sinks.values():
             sink.discard()
         reason = f"unreadable: {error.strerror or error}" if isinstance(error, OSError) else str(error)
-        result.failures.append(Failure(job.path, reason))
+        result.failures.append(Failure(job.path, reason, isinstance(error, HostileArchive)))
         return result
     result.members = [f"{job.path}#{member.name}" for member in members]
     for member_name, sink in sinks.items():

@@ -23,12 +23,14 @@ from treazr.library.archives import ArchiveLimits
 from treazr.library.catalog import ApplyState, apply_results, mark_vanished
 from treazr.library.dat import apply_dats_to_games, load_dat, store_dat
 from treazr.library.platforms import PLATFORMS, resolve_slug
-from treazr.library.probe import Failure, Job, JobResult, ProbeOptions, run_job
+from treazr.library.probe import Failure, Job, JobResult, Probe, ProbeOptions, run_job
 from treazr.library.store import ContentStore
 from treazr.library.walk import Known, walk_roots
 from treazr.services import Services
 
-__all__ = ["ImportReport", "Progress", "hash_workers", "import_paths"]
+__all__ = ["Identification", "ImportReport", "Progress", "hash_workers", "identify_file", "import_paths"]
+
+Identification = Probe
 
 Progress = Callable[[int, int, int, int], None]  # (files done, files total, bytes done, bytes total)
 _BATCH_FILES = 256
@@ -245,23 +247,20 @@ def _finish(services: Services, batches: _Batches, state: ApplyState, revived: l
 
 
 def identify_file(path: str | os.PathLike[str], *, platform: str | None = None,
-                  limits: ArchiveLimits | None = None) -> JobResult:
-    """Identify and hash one file (or the ROMs in one archive) without touching the database.
+                  limits: ArchiveLimits | None = None) -> Probe:
+    """Identify and hash one ROM (the largest ROM of an archive) without touching the database.
 
-    Raises :class:`~treazr.errors.InvalidContent` (or :class:`HostileArchive`) with the reason when
-    nothing in it is a ROM.
+    Raises :class:`~treazr.errors.HostileArchive` or :class:`~treazr.errors.InvalidContent` with the
+    reason when nothing in it is a usable ROM.
     """
-    from treazr.errors import InvalidContent
-
     target = Path(path)
     try:
         info = target.stat()
     except OSError as error:
-        raise InvalidInput(f"cannot read {target}: {error.strerror or error}") from None
+        raise InvalidInput(f"cannot read {target.name}: {error.strerror or error}") from None
     job = Job(str(target), info.st_size, info.st_mtime_ns, None)
     result = run_job(job, ProbeOptions(_check_platform(platform), None, limits or ArchiveLimits()))
     if not result.probes:
-        reason = result.failures[0].reason if result.failures else "no ROM found"
-        raise InvalidContent(f"{target.name}: {reason}")
-    return result
-
+        failure = result.failures[0] if result.failures else Failure(str(target), "no ROM found")
+        raise (HostileArchive if failure.hostile else InvalidContent)(f"{target.name}: {failure.reason}")
+    return max(result.probes, key=lambda probe: probe.size)

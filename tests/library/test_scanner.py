@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+from tests.library import romgen
+from treazr.library.scanner import identify_file, import_paths
+from treazr.services import Services
+
+
+def _sha1sums(roms: Path) -> dict[str, str]:
+    return {f"{roms}/{path}": sha1 for sha1, path in
+            (line.split("  ", 1) for line in (roms / "SHA1SUMS").read_text().splitlines())}
+
+
+def _files(services: Services) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {row["path"]: row for row in services.db.query("SELECT * FROM files")}
+
+
+def test_import_real_roms(services: Services, roms: Path) -> None:
+    report = import_paths(services, [roms])
+    assert (report.added, report.updated, report.unchanged, report.missing) == (12, 0, 0, 0)
+    assert [f.path for f in report.failed] == [str(roms / "SHA1SUMS")]  # a text file without extension
+    files = _files(services)
+    assert {path: row["sha1"] for path, row in files.items()} == _sha1sums(roms)
+    platforms = {r["platform"]: r["n"] for r in services.db.query(
+        "SELECT platform, COUNT(*) AS n FROM games GROUP BY platform")}
+    assert platforms == {"nes": 5, "gb": 2, "gba": 3, "snes": 1, "pce": 1}
+    nestest = files[str(roms / "nes/nestest.nes")]
+    assert nestest["headerless_sha1"] and nestest["headerless_sha1"] != nestest["sha1"]
+    assert files[str(roms / "pce/padtest.pce")]["headerless_sha1"]  # 512-byte copier header
+    assert files[str(roms / "gb/cpu_instrs.gb")]["headerless_sha1"] is None
+
+
+def test_unchanged_rescan_reads_nothing(services: Services, roms: Path) -> None:
+    import_paths(services, [roms])
+    report = import_paths(services, [roms])
+    # only the two text files (not ROMs, so never recorded) are read again
+    text_bytes = (roms / "SHA1SUMS").stat().st_size + (roms / "SOURCES.md").stat().st_size
+    assert (report.added, report.updated, report.unchanged, report.bytes_read) == (0, 0, 12, text_bytes)
+    runs = services.db.query("SELECT status, added, unchanged FROM imports ORDER BY id")
+    assert runs == [{"status": "done", "added": 12, "unchanged": 0}, {"status": "done", "added": 0, "unchanged": 12}]
+
+
+def test_moved_file_keeps_its_game_and_vanished_file_is_marked_missing(services: Services, tmp_path: Path) -> None:
+    library = tmp_path / "roms"
+    first = romgen.write(library / "gb" / "Alpha (USA).gb", romgen.gb("ALPHA"))
+    second = romgen.write(library / "nes" / "Beta (Europe).nes", romgen.nes())
+    import_paths(services, [library])
+    before = _files(services)
+    moved = library / "gb" / "renamed" / "Alpha Renamed.gb"
+    moved.parent.mkdir()
+    first.rename(moved)
+    second.unlink()
+    report = import_paths(services, [library])
+    assert (report.added, report.updated, report.missing) == (0, 1, 1)
+    after = _files(services)
+    assert after[str(moved)]["id"] == before[str(first)]["id"]
+    assert after[str(moved)]["game_id"] == before[str(first)]["game_id"]
+    assert after[str(second)]["missing"] == 1  # never deleted
+    assert services.db.query_one("SELECT COUNT(*) AS n FROM games")["n"] == 2  # type: ignore[index]
+    second.write_bytes(romgen.nes())  # a file coming back is no longer missing
+    report = import_paths(services, [library])
+    assert _files(services)[str(second)]["missing"] == 0 and report.missing == 0
+
+
+def test_same_content_in_two_places_is_one_game_with_two_files(services: Services, tmp_path: Path) -> None:
+    data = romgen.gba("TWIN")
+    romgen.write(tmp_path / "a" / "gba" / "Twin.gba", data)
+    romgen.write(tmp_path / "b" / "Twin (copy).gba", data)
+    report = import_paths(services, [tmp_path / "a", tmp_path / "b"])
+    assert report.added == 2
+    rows = services.db.query("SELECT DISTINCT game_id FROM files")
+    assert len(rows) == 1
+
+
+def test_bad_files_never_stop_an_import(services: Services, tmp_path: Path) -> None:
+    library = tmp_path / "roms"
+    romgen.write(library / "nes" / "good.nes", romgen.nes())
+    romgen.write(library / "nes" / "empty.nes", b"")
+    romgen.write(library / "nes" / "short.nes", romgen.nes(truncate=500))
+    romgen.write(library / "misc" / "mystery.xyz", b"what is this")
+    romgen.write(library / "misc" / "readme.txt", b"ignored, not a failure")
+    (library / "misc" / "broken.zip").write_bytes(b"PK\x03\x04 nope")
+    with zipfile.ZipFile(library / "misc" / "evil.zip", "w") as archive:
+        archive.writestr("../../escape.nes", romgen.nes())
+    vanishing = romgen.write(library / "nes" / "vanishing.nes", romgen.nes())
+
+    def delete_before_reading(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
+        vanishing.unlink(missing_ok=True)  # found by the walk, gone before it is read
+
+    report = import_paths(services, [library], progress=delete_before_reading)
+    reasons = {Path(f.path).name: f.reason for f in report.failed}
+    assert report.added == 1
+    assert reasons.keys() == {"empty.nes", "short.nes", "mystery.xyz", "broken.zip", "evil.zip", "vanishing.nes"}
+    assert "empty file" in reasons["empty.nes"] and "truncated" in reasons["short.nes"]
+    assert "unknown format" in reasons["mystery.xyz"] and "broken archive" in reasons["broken.zip"]
+    assert "climbs out" in reasons["evil.zip"] and "unreadable" in reasons["vanishing.nes"]
+    assert services.db.query_one("SELECT COUNT(*) AS n FROM files")["n"] == 1  # type: ignore[index]
+
+
+def test_archives_multi_file_game_and_changed_archive(services: Services, tmp_path: Path) -> None:
+    archive_path = tmp_path / "roms" / "Double Pack (USA).zip"
+    archive_path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("disk1.gb", romgen.gb("DISK ONE"))
+        archive.writestr("disk2.gb", romgen.gb("DISK TWO"))
+        archive.writestr("readme.txt", "hello")
+    report = import_paths(services, [tmp_path / "roms"])
+    assert report.added == 2 and not report.failed
+    games = services.db.query("SELECT title, region FROM games")
+    assert games == [{"title": "Double Pack", "region": "USA"}]
+    assert import_paths(services, [tmp_path / "roms"]).unchanged == 2
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        archive.writestr("disk1.gb", romgen.gb("DISK ONE"))
+    os.utime(archive_path, ns=(1, 1))
+    report = import_paths(services, [tmp_path / "roms"])
+    assert (report.added, report.updated, report.missing) == (0, 1, 1)
+    assert _files(services)[f"{archive_path}#disk2.gb"]["missing"] == 1
+
+
+def test_copy_into_the_content_store_deduplicates(services: Services, tmp_path: Path) -> None:
+    data = romgen.snes("STORED")
+    romgen.write(tmp_path / "one" / "snes" / "Stored.sfc", data)
+    romgen.write(tmp_path / "two" / "snes" / "Stored again.sfc", data)
+    with zipfile.ZipFile(tmp_path / "two" / "zipped.zip", "w") as archive:
+        archive.writestr("inner.sfc", data)
+    import_paths(services, [tmp_path / "one", tmp_path / "two"], copy=True)
+    rows = services.db.query("SELECT store_path, sha256 FROM files")
+    assert len(rows) == 3 and len({row["store_path"] for row in rows}) == 1
+    stored = services.data.content / rows[0]["store_path"]
+    assert stored.read_bytes() == data and stored.name == rows[0]["sha256"]
+    assert [p for p in services.data.content.rglob("*") if p.is_file()] == [stored]  # no stray temp files
+
+
+def test_dry_run_writes_nothing(services: Services, roms: Path, tmp_path: Path) -> None:
+    shutil.copytree(roms, tmp_path / "copy")
+    report = import_paths(services, [tmp_path / "copy"], dry_run=True, copy=True)
+    assert report.added == 12
+    for table in ("games", "files", "imports", "dat_files"):
+        assert services.db.query_one(f"SELECT COUNT(*) AS n FROM {table}")["n"] == 0  # type: ignore[index]
+    assert not any(services.data.content.iterdir())
+
+
+def test_forced_platform(services: Services, tmp_path: Path) -> None:
+    romgen.write(tmp_path / "stuff" / "game.rom", bytes(romgen.body(4096)))
+    report = import_paths(services, [tmp_path / "stuff"], platform="atari2600")
+    assert report.added == 1
+    assert services.db.query("SELECT platform FROM games") == [{"platform": "a2600"}]
+
+
+def test_identify_file(roms: Path, tmp_path: Path) -> None:
+    probe = identify_file(roms / "gba" / "sram.gba")
+    assert probe.header.platform == "gba" and probe.hashes.sha1 == "4fc95dc85cb68fdbc04c6689c9d62329582a1856"
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:
+        archive.write(roms / "nes" / "nestest.nes", "Nestest.nes")
+    assert identify_file(tmp_path / "x.zip").hashes.sha1 == "5b608f023b41399c34dfc6c847d8af084e0f7aeb"
