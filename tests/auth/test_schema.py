@@ -26,6 +26,7 @@ def test_constraints_hold(services: Services) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         services.db.execute("INSERT INTO devices (user_id, public_key, label, created_at) VALUES (1, x'00', 'a', 'x')")
     with pytest.raises(sqlite3.IntegrityError):  # a grant is a platform or a collection, not both, not neither
-        services.db.execute("INSERT INTO grants (user_id, platform, collection_id, created_at) VALUES (1, 'nes', 1, 'x')")
+        services.db.execute("INSERT INTO grants (user_id, platform, collection_id, created_at) "
+                            "VALUES (1, 'nes', 1, 'x')")
     with pytest.raises(sqlite3.IntegrityError):
         services.db.execute("INSERT INTO grants (user_id, created_at) VALUES (1, 'x')")
