@@ -1,13 +1,23 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from tests.library import romgen
 from treazr.library.scanner import identify_file, import_paths
 from treazr.services import Services
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _sha1sums(roms: Path) -> dict[str, str]:
@@ -157,3 +167,72 @@ def test_identify_file(roms: Path, tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:
         archive.write(roms / "nes" / "nestest.nes", "Nestest.nes")
     assert identify_file(tmp_path / "x.zip").hashes.sha1 == "5b608f023b41399c34dfc6c847d8af084e0f7aeb"
+
+
+def _start_import(data: Path, library: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "treazr", "--data-dir", str(data), "import", str(library), "--json"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _recorded(database: Path) -> int:
+    if not database.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # the tables are not created yet
+    finally:
+        conn.close()
+
+
+def _interrupt_midway(data: Path, library: Path, total: int, sig: int, before: int = 0) -> int:
+    """Start an import, wait until it has committed more files than ``before``, then send ``sig``."""
+    process = _start_import(data, library)
+    try:
+        deadline = time.monotonic() + 60
+        while _recorded(data / "treazr.db") <= before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0, "the import finished before it could be interrupted"
+    recorded = _recorded(data / "treazr.db")
+    assert before < recorded < total
+    return recorded
+
+
+def _check_consistent(database: Path) -> None:
+    conn = sqlite3.connect(database)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        orphans = conn.execute("SELECT COUNT(*) FROM files WHERE game_id NOT IN (SELECT id FROM games)").fetchone()
+        assert orphans[0] == 0
+        duplicates = conn.execute("SELECT COUNT(*) - COUNT(DISTINCT path) FROM files").fetchone()
+        assert duplicates[0] == 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_interrupted_import_is_consistent_and_a_rerun_continues(tmp_path: Path) -> None:
+    library, data, total = tmp_path / "roms", tmp_path / "data", 1500
+    for index in range(total):
+        romgen.write(library / "gba" / f"{index // 100:02d}" / f"Game {index:04d}.gba",
+                     romgen.gba(f"G{index}", size=512 * 1024))
+    after_ctrl_c = _interrupt_midway(data, library, total, signal.SIGINT)
+    _check_consistent(data / "treazr.db")
+    after_kill = _interrupt_midway(data, library, total, signal.SIGKILL, before=after_ctrl_c)
+    _check_consistent(data / "treazr.db")
+    finished = subprocess.run([sys.executable, "-m", "treazr", "--data-dir", str(data), "import", str(library),
+                               "--json"], cwd=REPO, capture_output=True, check=True, timeout=300)
+    summary = json.loads(finished.stdout)
+    assert summary["unchanged"] == after_kill and summary["added"] == total - after_kill
+    assert summary["failed"] == [] and _recorded(data / "treazr.db") == total
+    _check_consistent(data / "treazr.db")
+    statuses = [row[0] for row in sqlite3.connect(data / "treazr.db").execute("SELECT status FROM imports")]
+    assert statuses == ["interrupted", "running", "done"]  # a killed run cannot say so; its row stays 'running'

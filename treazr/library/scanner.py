@@ -205,8 +205,9 @@ def import_paths(services: Services, paths: Iterable[str | os.PathLike[str]], *,
         batches.flush()
         report.missing = _finish(services, batches, state, walk.revived, dry_run)
     except BaseException:
+        if not dry_run:
+            _keep_what_is_done(batches)
         if run_id is not None:
-            batches.pending.clear()
             _record_run(services, [], _counted(report, state), run_id, "interrupted")
         raise
     _counted(report, state)
@@ -215,6 +216,14 @@ def import_paths(services: Services, paths: Iterable[str | os.PathLike[str]], *,
     if run_id is not None:
         _record_run(services, [], report, run_id, "done")
     return report
+
+
+def _keep_what_is_done(batches: _Batches) -> None:
+    """On Ctrl-C, commit the files already hashed so a rerun does not read them again."""
+    try:
+        batches.flush()
+    except Exception:  # the writer itself failed: what is committed stays consistent, the rest is redone
+        batches.pending.clear()
 
 
 def _counted(report: ImportReport, state: ApplyState) -> ImportReport:

@@ -1,0 +1,216 @@
+"""Import benchmark: a synthetic ROM library, imported, compared with a plain single-process hash loop.
+
+    .venv/bin/python benchmarks/import_bench.py            # 10,000 files, about 2 GB
+    .venv/bin/python benchmarks/import_bench.py --quick    # 1,000 files, about 150 MB
+
+Prints (1) first-import throughput in MB/s and its ratio to a reference measured in the same run: one
+Python process computing the same four hashes (CRC32, MD5, SHA-1, SHA-256) over the same files with
+1 MiB chunks (zip members decompressed, as the import does); (2) the time of a rescan of the unchanged
+library; (3) the import's peak RSS. The import runs in a child process so its RSS is its own. The last
+line is one JSON object with the figures, the targets and whether each was met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGETS = {"ratio": 1.8, "rescan_s_per_10k": 2.0, "peak_rss_mb": 200.0}
+# (platform folder, extension, share of files, size range in KiB)
+MIX = [("nes", ".nes", 0.22, (24, 512)), ("snes", ".sfc", 0.15, (256, 1024)), ("gb", ".gb", 0.12, (32, 256)),
+       ("gbc", ".gbc", 0.08, (128, 1024)), ("gba", ".gba", 0.06, (512, 2048)), ("md", ".md", 0.1, (256, 1024)),
+       ("sms", ".sms", 0.07, (32, 256)), ("gg", ".gg", 0.05, (32, 256)), ("pce", ".pce", 0.06, (128, 512)),
+       ("a2600", ".a26", 0.07, (2, 16)), ("n64", ".z64", 0.02, (1024, 4096))]
+_GB_LOGO = bytes.fromhex("ceed6666cc0d000b03730083000c000d0008111f8889000edccc6ee6ddddd999bbbb67636e0eecccdddc999fbbb9333e")
+
+
+def _header(platform: str, size: int, index: int, rng: random.Random) -> tuple[bytes, int]:
+    """(bytes to place at the offset, offset) giving each platform a valid header."""
+    title = f"GAME{index:06d}".encode()
+    if platform == "nes":
+        return b"NES\x1a" + bytes([max(1, (size - 16) // 16384), 0, 0x12, 0]) + bytes(8), 0
+    if platform == "snes":
+        block = bytearray(title.ljust(21)) + bytes([0x20, 0, 9, 0, 1, 0x33, 0]) + struct.pack("<HH", 0x1234, 0xEDCB)
+        return bytes(block), 0x7FC0
+    if platform in ("gb", "gbc"):
+        block = bytearray(0x50)
+        block[4:0x34] = _GB_LOGO
+        block[0x34:0x34 + len(title)] = title
+        block[0x43] = 0xC0 if platform == "gbc" else 0
+        return bytes(block), 0x100
+    if platform == "gba":
+        block = bytearray(0xC0)
+        block[3] = 0xEA
+        block[0xA0:0xA0 + len(title[:12])] = title[:12]
+        block[0xB2] = 0x96
+        return bytes(block), 0
+    if platform == "md":
+        return b"SEGA MEGA DRIVE " + bytes(16) + title.ljust(48) + title.ljust(48), 0x100
+    if platform in ("sms", "gg"):
+        return b"TMR SEGA" + bytes(7) + bytes([0x4C if platform == "sms" else 0x6C]), 0x7FF0
+    if platform == "n64":
+        return b"\x80\x37\x12\x40" + bytes(28) + title.ljust(20), 0
+    return b"", 0
+
+
+def _sizes(count: int, total_bytes: int, rng: random.Random) -> list[tuple[str, str, int]]:
+    picks = rng.choices(MIX, weights=[m[2] for m in MIX], k=count)
+    raw = [rng.randint(*m[3]) * 1024 for m in picks]
+    scale = total_bytes / sum(raw)
+    out = []
+    for (platform, extension, _, (low, _high)), size in zip(picks, raw, strict=True):
+        if platform == "a2600":
+            scaled = rng.choice((2048, 4096, 8192, 16384))
+        else:
+            scaled = max(64 * 1024, int(size * scale) // 16384 * 16384)
+        out.append((platform, extension, scaled + (16 if platform == "nes" else 0)))
+    return out
+
+
+def generate(root: Path, count: int, total_bytes: int, seed: int = 7) -> int:
+    """Write the synthetic library; returns its size on disk in bytes."""
+    rng = random.Random(seed)
+    pool = os.urandom(16 << 20)
+    written = 0
+    plan = _sizes(count, total_bytes, rng)
+    for index, (platform, extension, size) in enumerate(plan):
+        start = rng.randrange(0, len(pool) - size) if size < len(pool) else 0
+        body = bytearray(pool[start:start + size]) if size < len(pool) else bytearray(os.urandom(size))
+        header, offset = _header(platform, size, index, rng)
+        body[offset:offset + len(header)] = header
+        body[-8:] = struct.pack("<Q", index)  # unique content per file
+        folder = root / "roms" / platform / f"{index // 500:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"Game {index:06d} (USA){extension}"
+        if index % 20 == 7:  # some zips
+            with zipfile.ZipFile(folder / f"Game {index:06d} (USA).zip", "w", zipfile.ZIP_DEFLATED,
+                                 compresslevel=1) as archive:
+                archive.writestr(name, bytes(body))
+        else:
+            (folder / name).write_bytes(body)
+        written += size
+        if index % 50 == 3:  # some duplicates, elsewhere
+            dupes = root / "roms" / platform / "copies"
+            dupes.mkdir(parents=True, exist_ok=True)
+            (dupes / name).write_bytes(body)
+            written += size
+    return written
+
+
+def _hash_reference(stream: object) -> int:
+    crc, md5, sha1, sha256 = 0, hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+    total = 0
+    while chunk := stream.read(1 << 20):  # type: ignore[attr-defined]
+        crc = zlib.crc32(chunk, crc)
+        md5.update(chunk)
+        sha1.update(chunk)
+        sha256.update(chunk)
+        total += len(chunk)
+    return total
+
+
+def reference(root: Path) -> tuple[float, int]:
+    """The plain loop: one process, 1 MiB chunks, the same four hashes over every file (zip members too)."""
+    started = time.perf_counter()
+    hashed = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in sorted(files):
+            path = Path(folder, name)
+            if path.suffix == ".zip":
+                with zipfile.ZipFile(path) as archive:
+                    for info in archive.infolist():
+                        with archive.open(info) as member:
+                            hashed += _hash_reference(member)
+            else:
+                with open(path, "rb") as handle:
+                    hashed += _hash_reference(handle)
+    return time.perf_counter() - started, hashed
+
+
+def child_import(data_dir: str, library: str) -> None:
+    """Runs in the child process: one import, timed in-process; prints its figures as JSON."""
+    sys.path.insert(0, str(REPO))
+    from treazr.library.scanner import import_paths
+    from treazr.services import open_services
+    from treazr.settings import load_settings
+
+    services = open_services(load_settings(overrides={"data_dir": data_dir}, environ={}))
+    try:
+        started = time.perf_counter()
+        report = import_paths(services, [library])
+        seconds = time.perf_counter() - started
+    finally:
+        services.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "bytes_read": report.bytes_read, "peak_rss_mb": peak_mb,
+                      "report": {**report.as_json(), "failed": len(report.failed)}}))
+
+
+def _run_child(data_dir: Path, library: Path) -> dict[str, object]:
+    process = subprocess.run([sys.executable, __file__, "--child-import", str(data_dir), str(library)],
+                             capture_output=True, text=True, check=True)
+    result: dict[str, object] = json.loads(process.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 files, about 150 MB (under a minute)")
+    parser.add_argument("--files", type=int, help="number of ROM files (default 10,000)")
+    parser.add_argument("--mb", type=int, help="approximate library size in MB (default 2,000)")
+    parser.add_argument("--child-import", nargs=2, metavar=("DATA", "LIBRARY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_import:
+        child_import(*args.child_import)
+        return
+    count = args.files or (1000 if args.quick else 10_000)
+    megabytes = args.mb or (150 if args.quick else 2000)
+    work = Path(tempfile.mkdtemp(prefix="treazr-import-bench-"))
+    try:
+        library = work / "library"
+        started = time.perf_counter()
+        size = generate(library, count, megabytes * 1_000_000)
+        print(f"generated {count} ROMs (+ duplicates, zips), {size / 1e6:.0f} MB in {time.perf_counter() - started:.1f} s")
+        ref_seconds, ref_bytes = reference(library)
+        ref_rate = ref_bytes / ref_seconds / 1e6
+        print(f"reference (1 process, 1 MiB chunks, 4 hashes): {ref_rate:.0f} MB/s ({ref_seconds:.2f} s)")
+        first = _run_child(work / "data", library)
+        first_rate = ref_bytes / float(first["seconds"]) / 1e6  # type: ignore[arg-type]
+        ratio = first_rate / ref_rate
+        print(f"first import: {first_rate:.0f} MB/s ({float(first['seconds']):.2f} s), "  # type: ignore[arg-type]
+              f"ratio {ratio:.2f} to the reference; {first['report']}")
+        rescan = _run_child(work / "data", library)
+        rescan_s = float(rescan["seconds"])  # type: ignore[arg-type]
+        files = int(first["report"]["added"])  # type: ignore[index]
+        per_10k = rescan_s * 10_000 / max(files, 1)
+        print(f"unchanged rescan: {rescan_s:.2f} s for {files} files ({per_10k:.2f} s per 10,000); "
+              f"{rescan['report']}")
+        peak = float(first["peak_rss_mb"])  # type: ignore[arg-type]
+        print(f"peak RSS of the import: {peak:.0f} MB")
+        figures = {"files": files, "mb": round(ref_bytes / 1e6), "reference_mb_s": round(ref_rate, 1),
+                   "import_mb_s": round(first_rate, 1), "ratio": round(ratio, 2), "rescan_s": round(rescan_s, 3),
+                   "rescan_s_per_10k": round(per_10k, 3), "peak_rss_mb": round(peak, 1),
+                   "targets": TARGETS, "met": {"ratio": ratio >= TARGETS["ratio"],
+                                               "rescan_s_per_10k": per_10k <= TARGETS["rescan_s_per_10k"],
+                                               "peak_rss_mb": peak <= TARGETS["peak_rss_mb"]}}
+        print(json.dumps(figures))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
