@@ -35,7 +35,8 @@ MIX = [("nes", ".nes", 0.22, (24, 512)), ("snes", ".sfc", 0.15, (256, 1024)), ("
        ("gbc", ".gbc", 0.08, (128, 1024)), ("gba", ".gba", 0.06, (512, 2048)), ("md", ".md", 0.1, (256, 1024)),
        ("sms", ".sms", 0.07, (32, 256)), ("gg", ".gg", 0.05, (32, 256)), ("pce", ".pce", 0.06, (128, 512)),
        ("a2600", ".a26", 0.07, (2, 16)), ("n64", ".z64", 0.02, (1024, 4096))]
-_GB_LOGO = bytes.fromhex("ceed6666cc0d000b03730083000c000d0008111f8889000edccc6ee6ddddd999bbbb67636e0eecccdddc999fbbb9333e")
+_GB_LOGO = bytes.fromhex("ceed6666cc0d000b03730083000c000d0008111f8889000e"
+                         "dccc6ee6ddddd999bbbb67636e0eecccdddc999fbbb9333e")
 
 
 def _header(platform: str, size: int, index: int, rng: random.Random) -> tuple[bytes, int]:
@@ -72,7 +73,7 @@ def _sizes(count: int, total_bytes: int, rng: random.Random) -> list[tuple[str, 
     raw = [rng.randint(*m[3]) * 1024 for m in picks]
     scale = total_bytes / sum(raw)
     out = []
-    for (platform, extension, _, (low, _high)), size in zip(picks, raw, strict=True):
+    for (platform, extension, _, _range), size in zip(picks, raw, strict=True):
         if platform == "a2600":
             scaled = rng.choice((2048, 4096, 8192, 16384))
         else:
@@ -184,7 +185,8 @@ def main() -> None:
         library = work / "library"
         started = time.perf_counter()
         size = generate(library, count, megabytes * 1_000_000)
-        print(f"generated {count} ROMs (+ duplicates, zips), {size / 1e6:.0f} MB in {time.perf_counter() - started:.1f} s")
+        elapsed = time.perf_counter() - started
+        print(f"generated {count} ROMs (+ duplicates, zips), {size / 1e6:.0f} MB in {elapsed:.1f} s")
         ref_seconds, ref_bytes = reference(library)
         ref_rate = ref_bytes / ref_seconds / 1e6
         print(f"reference (1 process, 1 MiB chunks, 4 hashes): {ref_rate:.0f} MB/s ({ref_seconds:.2f} s)")

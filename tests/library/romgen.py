@@ -6,7 +6,8 @@ import os
 import struct
 from pathlib import Path
 
-GB_LOGO = bytes.fromhex("ceed6666cc0d000b03730083000c000d0008111f8889000edccc6ee6ddddd999bbbb67636e0eecccdddc999fbbb9333e")
+GB_LOGO = bytes.fromhex("ceed6666cc0d000b03730083000c000d0008111f8889000e"
+                        "dccc6ee6ddddd999bbbb67636e0eecccdddc999fbbb9333e")
 
 
 def body(size: int, seed: int = 0) -> bytearray:

@@ -19,7 +19,8 @@ LOGIQX = """<?xml version="1.0"?>
   <header><name>Nintendo - Nintendo Entertainment System (Headered)</name><version>20240101</version></header>
   <game name="Nestest (World) (Rev 1)">
     <description>Nestest (World) (Rev 1)</description>
-    <rom name="Nestest (World) (Rev 1).nes" size="24592" crc="00000000" sha1="5b608f023b41399c34dfc6c847d8af084e0f7aeb"/>
+    <rom name="Nestest (World) (Rev 1).nes" size="24592" crc="00000000"
+         sha1="5b608f023b41399c34dfc6c847d8af084e0f7aeb"/>
   </game>
   <game name="Fifteen (Europe) (En,Fr,De)">
     <rom name="Fifteen (Europe) (En,Fr,De).nes" size="28688" sha1="8fcc5798252370c63a98e7421131abf3eb22bfcf"/>
@@ -62,7 +63,7 @@ def test_clrmamepro_parse(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["<datafile><game name='x'>", "clrmamepro ( name \"x\" ", "game ( name x )"])
 def test_bad_dats_are_refused(tmp_path: Path, text: str) -> None:
     (tmp_path / "bad.dat").write_text(text)
-    with pytest.raises(InvalidInput, match="bad.dat"):
+    with pytest.raises(InvalidInput, match=r"bad\.dat"):
         load_dat(tmp_path / "bad.dat")
 
 

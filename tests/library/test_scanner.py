@@ -194,7 +194,7 @@ def _interrupt_midway(data: Path, library: Path, total: int, sig: int, before: i
         while _recorded(data / "treazr.db") <= before and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         process.send_signal(sig)
-        _, stderr = process.communicate(timeout=60)
+        process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

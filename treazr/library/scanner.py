@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from treazr.errors import InvalidInput
+from treazr.errors import HostileArchive, InvalidContent, InvalidInput
 from treazr.library.archives import ArchiveLimits
 from treazr.library.catalog import ApplyState, apply_results, mark_vanished
 from treazr.library.dat import apply_dats_to_games, load_dat, store_dat
