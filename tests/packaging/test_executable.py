@@ -1,0 +1,210 @@
+"""The one-file executable stands alone: built once per session, then run from an empty environment.
+
+Every run uses a copy of ``dist/treazr`` in a temporary folder outside the repository, an environment
+holding only ``HOME``, and a working directory outside the repository, so nothing can come from the
+checkout or its virtual environment; the server test also checks the process tree's memory maps for
+that. The checkout's own ``treazr`` is used only as the reference the executable's output must match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import treazr
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent.parent
+ROMS = REPO.parent / "shared" / "roms"
+ROM = ROMS / "nes" / "nes15-NTSC.nes"
+BUILD_TIMEOUT_S = 30 * 60
+
+
+@dataclass
+class Frozen:
+    """A copy of the executable and a private home, cwd and data directory to run it in."""
+
+    executable: Path
+    home: Path
+    workdir: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "treazr-data"
+
+    def command(self, *args: str) -> list[str]:
+        return [str(self.executable), "--data-dir", str(self.data_dir), *args]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(self.command(*args), env={"HOME": str(self.home)}, cwd=self.workdir,
+                                capture_output=True, text=True, timeout=timeout, check=False)
+        assert result.returncode == 0, f"treazr {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+        return result
+
+
+@pytest.fixture(scope="session")
+def built_executable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``packaging/build.sh`` (which reuses dist/treazr when it is newer than all it bundles), then a copy."""
+    subprocess.run(["bash", str(REPO / "packaging" / "build.sh")], cwd=REPO, check=True, timeout=BUILD_TIMEOUT_S,
+                   stdout=subprocess.DEVNULL)
+    copy = tmp_path_factory.mktemp("executable") / "treazr"
+    shutil.copy2(REPO / "dist" / "treazr", copy)
+    return copy
+
+
+@pytest.fixture
+def frozen(built_executable: Path, tmp_path: Path) -> Frozen:
+    home, workdir = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    workdir.mkdir()
+    assert REPO not in tmp_path.parents
+    return Frozen(built_executable, home, workdir)
+
+
+def test_version_in_an_empty_environment(frozen: Frozen) -> None:
+    result = subprocess.run([str(frozen.executable), "--version"], env={}, cwd=frozen.workdir, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"treazr, version {treazr.__version__}"
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's header, after checking the signature."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    """The image decoded by FFmpeg's PNG decoder: a second, independent reader of our PNG writer."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgb24")
+
+
+def test_import_then_run_a_rom_for_300_frames_with_a_screenshot(frozen: Frozen, tmp_path: Path) -> None:
+    frozen.run("import", str(ROM))
+    with sqlite3.connect(frozen.data_dir / "treazr.db") as conn:
+        games = conn.execute("SELECT g.platform FROM games g JOIN files f ON f.game_id = g.id").fetchall()
+    conn.close()
+    assert games == [("nes",)]
+
+    shot = tmp_path / "frozen.png"
+    report = json.loads(frozen.run("--json", "run", str(ROM), "--frames", "300", "--screenshot", str(shot)).stdout)
+    assert report["frames"] == 300
+    assert "/_MEI" in report["core_path"], "the executable should play with its bundled core"
+    assert _png_size(shot) == (report["width"], report["height"])
+
+    # The checkout, with the build machine's own core, must produce the very same picture.
+    reference_shot = tmp_path / "checkout.png"
+    reference = subprocess.run(
+        [sys.executable, "-m", "treazr", "--data-dir", str(tmp_path / "checkout-data"), "--json", "run", str(ROM),
+         "--frames", "300", "--screenshot", str(reference_shot)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+    expected = json.loads(reference.stdout)
+    assert (report["width"], report["height"], report["frame_hash"]) == (
+        expected["width"], expected["height"], expected["frame_hash"])
+    pixels = _png_pixels(shot)
+    assert pixels.shape == (expected["height"], expected["width"], 3)
+    assert np.array_equal(pixels, _png_pixels(reference_shot))
+    assert pixels.std() > 0, "the screenshot is one flat colour"
+
+
+@dataclass
+class FrozenServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the one-file bootloader, Python, and any workers)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        pending += [int(child) for child in children]
+    return found
+
+
+def _mapped_files(pids: list[int]) -> set[str]:
+    files: set[str] = set()
+    for pid in pids:
+        try:
+            lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+        except OSError:
+            continue
+        files |= {line.split(maxsplit=5)[5] for line in lines if len(line.split(maxsplit=5)) == 6}
+    return {name for name in files if name.startswith("/")}
+
+
+@pytest.fixture
+def frozen_server(frozen: Frozen, tmp_path: Path) -> Iterator[FrozenServer]:
+    port, http_port = free_port(), free_port()
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            frozen.command("serve", "--host", "127.0.0.1", "--port", str(port), "--http-port", str(http_port),
+                           "--tls", "auto"),
+            env={"HOME": str(frozen.home)}, cwd=frozen.workdir, stdout=log, stderr=subprocess.STDOUT)
+    server = FrozenServer(process, f"https://127.0.0.1:{port}", log_path)
+    try:
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(server: FrozenServer, ca: Path) -> dict[str, object]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, f"serve exited with {server.process.returncode}:\n{server.log()}"
+        if ca.is_file():
+            try:
+                context = ssl.create_default_context(cafile=str(ca))
+                url = server.url.replace("127.0.0.1", "localhost")
+                with urllib.request.urlopen(f"{url}/healthz", timeout=5, context=context) as response:
+                    return dict(json.loads(response.read()))
+            except (OSError, urllib.error.URLError, ssl.SSLError):
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"/healthz did not answer over HTTPS within 120 s:\n{server.log()}")
+
+
+def test_serve_over_https_then_stop_cleanly(frozen: Frozen, frozen_server: FrozenServer) -> None:
+    health = _wait_healthy(frozen_server, frozen.data_dir / "certificates" / "ca.pem")
+    assert health["status"] == "ok" and health["database"] == "ok"
+
+    tree = _tree(frozen_server.process.pid)
+    from_checkout = {name for name in _mapped_files(tree) if name.startswith(str(REPO))}
+    assert not from_checkout, f"the executable reaches into the checkout: {sorted(from_checkout)}"
+
+    frozen_server.process.send_signal(signal.SIGTERM)
+    assert frozen_server.process.wait(timeout=30) == 0, frozen_server.log()
+    assert not [pid for pid in tree if os.path.exists(f"/proc/{pid}")], "processes outlived the server"
