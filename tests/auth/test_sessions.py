@@ -47,3 +47,31 @@ async def test_expired_ended_and_revoked_sessions_are_gone(services: Services) -
     services.db.execute("UPDATE web_sessions SET ended_at = NULL")  # even a session left open by mistake
     assert await lookup_session(services.db, token, 30) is None  # dies with its revoked device
     await services.db.close_async_reader()
+
+
+async def test_sessions_ended_by_another_process_are_published(services: Services) -> None:
+    import asyncio
+
+    from treazr.auth.sessions import watch_ended_sessions
+
+    _, session_id, device_id = _signed_in(services, time.time())
+    published: list[set[int]] = []
+    watcher = asyncio.create_task(watch_ended_sessions(services.db, published.append, interval_s=0.05))
+    try:
+        # a separate connection, as `treazr users revoke` in a terminal would use
+        other = services.db.__class__(services.data.database).open()
+        try:
+            other.write(lambda conn: revoke_device(conn, device_id))
+        finally:
+            other.close()
+        for _ in range(400):
+            if published:
+                break
+            await asyncio.sleep(0.025)
+        assert published == [{session_id}]
+        await asyncio.sleep(0.2)
+        assert published == [{session_id}]  # published once, not on every poll
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await services.db.close_async_reader()

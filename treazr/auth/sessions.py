@@ -7,14 +7,16 @@ publishes the ended ids on ``services.revocations`` so open WebSockets close too
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from treazr.auth.keys import new_token, rfc3339, token_hash
 from treazr.db import Database
 
-__all__ = ["COOKIE", "SessionInfo", "end_session", "lookup_session", "start_session"]
+__all__ = ["COOKIE", "SessionInfo", "end_session", "lookup_session", "start_session", "watch_ended_sessions"]
 
 COOKIE = "treazr_session"
 _TOUCH_EVERY_S = 60
@@ -78,3 +80,22 @@ def end_session(conn: sqlite3.Connection, session_id: int, now: float | None = N
     changed = conn.execute("UPDATE web_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
                            (rfc3339(time.time() if now is None else now), session_id)).rowcount
     return {session_id} if changed else set()
+
+
+async def watch_ended_sessions(db: Database, publish: Callable[[set[int]], None], interval_s: float = 2.0) -> None:
+    """Publish sessions ended by another process (``treazr users revoke`` in a terminal) until cancelled.
+
+    Ends made inside the server are published at once by their route; this catches the rest, so open
+    WebSockets close within ``interval_s`` whoever ended the session.
+    """
+    watermark, seen = rfc3339(time.time()), set[int]()
+    while True:
+        await asyncio.sleep(interval_s)
+        rows = await db.aquery("SELECT id, ended_at FROM web_sessions WHERE ended_at >= ?", (watermark,))
+        if not rows:
+            continue
+        fresh = {row["id"] for row in rows} - seen
+        watermark = max(row["ended_at"] for row in rows)
+        seen = {row["id"] for row in rows if row["ended_at"] == watermark}  # same-second ends come back next time
+        if fresh:
+            publish(fresh)

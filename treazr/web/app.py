@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from prometheus_client import CollectorRegistry
 
+from treazr.auth.sessions import watch_ended_sessions
 from treazr.paths import assets_dir
 from treazr.services import Services
 from treazr.streaming.manager import SessionManager
@@ -52,9 +54,12 @@ def create_app(services: Services) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.started_monotonic = time.monotonic()
         await play.start()
+        revocation_watch = asyncio.create_task(watch_ended_sessions(services.db, services.revocations.publish))
         try:
             yield
         finally:
+            revocation_watch.cancel()
+            await asyncio.gather(revocation_watch, return_exceptions=True)
             await play.stop()
             await services.db.close_async_reader()
 
