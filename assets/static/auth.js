@@ -258,8 +258,9 @@ function deviceRow(device, onRevoke) {
   label.textContent = device.label;
   const meta = document.createElement("span");
   meta.className = "muted";
-  meta.textContent = device.revoked_at ? ` removed ${device.revoked_at}`
-    : ` added ${device.created_at}, last seen ${device.last_seen_at || "never"}${device.this_device ? " (this one)" : ""}`;
+  const when = (text) => (text ? new Date(text).toLocaleString() : "never");
+  meta.textContent = device.revoked_at ? ` removed ${when(device.revoked_at)}`
+    : ` added ${when(device.created_at)}, last seen ${when(device.last_seen_at)}${device.this_device ? " (this one)" : ""}`;
   item.append(label, meta);
   if (!device.revoked_at) {
     const button = document.createElement("button");
@@ -292,7 +293,7 @@ async function devicesPage() {
       link.href = invite.url;
       link.textContent = invite.url;
       show("invite-qr").src = invite.qr_svg;
-      show("invite-expiry", `Works once, until ${invite.expires_at}.`);
+      show("invite-expiry", `Works once, until ${new Date(invite.expires_at).toLocaleString()}.`);
       show("invite-box");
     } catch (error) {
       say(error.message, "error");

@@ -193,3 +193,10 @@ async def test_websockets_need_a_session_and_close_when_it_ends(services: Servic
                 socket.receive_json()
             assert closed.value.code == 4401
     await services.db.close_async_reader()
+
+
+async def test_oversized_request_bodies_are_refused(client: AsyncTestClient, services: Services) -> None:  # type: ignore[type-arg]
+    limit = services.settings.server.max_request_kb * 1024
+    huge = {"public_key": "A" * (limit + 10)}
+    response = await client.post("/api/auth/challenge", json=huge, headers={"Origin": "http://testserver.local"})
+    assert response.status_code == 413

@@ -161,8 +161,8 @@ def _cookie(scope: Scope) -> str:
     return ""
 
 
-def _security_headers(runtime: AuthRuntime, path: str) -> list[tuple[bytes, bytes]]:
-    headers = [
+def _security_headers(runtime: AuthRuntime) -> list[tuple[bytes, bytes]]:
+    return [
         (b"content-security-policy", runtime.csp.encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"no-referrer"),
@@ -171,7 +171,6 @@ def _security_headers(runtime: AuthRuntime, path: str) -> list[tuple[bytes, byte
         (b"cross-origin-resource-policy", b"same-origin"),
         (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
     ]
-    return headers
 
 
 async def _reply(send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]]) -> None:
@@ -203,7 +202,7 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
         runtime = auth_runtime(scope["app"])
         handler = scope.get("route_handler")
         public = bool(getattr(handler, "opt", {}).get("public"))
-        headers = _security_headers(runtime, scope["path"]) if scope["type"] == "http" else []
+        headers = _security_headers(runtime) if scope["type"] == "http" else []
         origin = _headers(scope).get("origin")
         expected = request_origin(scope, runtime)
         cross_site = (origin is not None and origin != expected) if scope["type"] == "websocket" else (
@@ -211,8 +210,9 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
         if cross_site:
             await _refuse(scope, send, 403, "This request came from another site, so it was refused.", headers)
             return
-        info = await lookup_session(scope["app"].state.services.db, _cookie(scope),
-                                    runtime.settings.auth.session_days)
+        # Static files are public and identical for everyone: no database lookup for them.
+        token = "" if public and scope["path"].startswith("/static/") else _cookie(scope)
+        info = await lookup_session(scope["app"].state.services.db, token, runtime.settings.auth.session_days)
         if info is None and not public:
             await _refuse(scope, send, 401, "Please sign in first.", headers)
             return
