@@ -28,6 +28,23 @@ class ApplyState:
     vanished: set[str] = field(default_factory=set)  # known paths under the roots that the walk did not find
     added: int = 0
     updated: int = 0
+    now: str = ""  # one timestamp per batch
+    has_dats: bool = False  # no DAT loaded: skip the hash look-ups (most libraries, and a fast path)
+    by_sha256: dict[str, list[dict[str, Any]]] | None = None  # every file by content, loaded by the first batch
+
+    def contents(self, conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+        if self.by_sha256 is None:
+            self.by_sha256 = {}
+            for row in conn.execute("SELECT id, game_id, path, container, missing, sha256 FROM files"):
+                self.by_sha256.setdefault(row["sha256"], []).append(row)
+        return self.by_sha256
+
+
+_FILE_COLUMNS = ("game_id", "path", "size", "mtime_ns", "container", "container_size", "crc32", "md5", "sha1", "sha256",
+                 "headerless_crc32", "headerless_md5", "headerless_sha1", "store_path", "missing", "info", "added_at",
+                 "updated_at")
+_INSERT_FILE = (f"INSERT INTO files ({', '.join(_FILE_COLUMNS)}) "
+                f"VALUES ({', '.join(':' + column for column in _FILE_COLUMNS)})")
 
 
 def _now() -> str:
@@ -41,7 +58,7 @@ def _file_values(probe: Probe) -> dict[str, Any]:
             "sha1": probe.hashes.sha1, "sha256": probe.hashes.sha256,
             "headerless_crc32": bare.crc32 if bare else None, "headerless_md5": bare.md5 if bare else None,
             "headerless_sha1": bare.sha1 if bare else None,
-            "info": json.dumps({"platform": probe.header.platform, **probe.header.info}, sort_keys=True),
+            "info": json.dumps({"platform": probe.header.platform, **probe.header.info}),
             "missing": 0}
 
 
@@ -60,13 +77,16 @@ def _display_name(probe: Probe) -> str:
     return probe.name
 
 
-def _find_or_create_game(conn: sqlite3.Connection, probe: Probe, group_game: int | None) -> int:
+def _find_or_create_game(conn: sqlite3.Connection, probe: Probe, group_game: int | None,
+                         same: list[Any] | None, state: ApplyState) -> int:
+    """The game of the same content elsewhere, of the same DAT entry, or a new one."""
     if group_game is not None:
         return group_game
-    same = conn.execute("SELECT game_id FROM files WHERE sha256 = ? LIMIT 1", (probe.hashes.sha256,)).fetchone()
+    if same is None:
+        same = state.contents(conn).get(probe.hashes.sha256 or "", [])
     if same:
-        return int(same["game_id"])
-    dat_name = _dat_name(conn, probe)
+        return int(same[0]["game_id"])
+    dat_name = _dat_name(conn, probe) if state.has_dats else None
     platform = probe.header.platform
     if dat_name:
         known = conn.execute("SELECT id FROM games WHERE platform = ? AND dat_name = ? LIMIT 1",
@@ -74,66 +94,78 @@ def _find_or_create_game(conn: sqlite3.Connection, probe: Probe, group_game: int
         if known:
             return int(known["id"])
     name = parse_name(dat_name or _display_name(probe))
-    now = _now()
+    now = state.now
     cursor = conn.execute(
         "INSERT INTO games (platform, title, region, languages, revision, tags, dat_name, header_title,"
         " added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (platform, name.title, name.region, name.languages, name.revision, json.dumps(list(name.tags)),
+        (platform, name.title, name.region, name.languages, name.revision,
+         json.dumps(list(name.tags)) if name.tags else "[]",
          dat_name, probe.header.title, now, now))
     return int(cursor.lastrowid or 0)
 
 
-def _update_file(conn: sqlite3.Connection, file_id: int, probe: Probe, extra: dict[str, Any]) -> None:
-    values = {**_file_values(probe), **extra, "updated_at": _now()}
+def _update_file(conn: sqlite3.Connection, file_id: int, probe: Probe, extra: dict[str, Any], now: str) -> None:
+    values = {**_file_values(probe), **extra, "updated_at": now}
     if probe.store_path:
         values["store_path"] = probe.store_path
     assignments = ", ".join(f"{column} = :{column}" for column in values)
     conn.execute(f"UPDATE files SET {assignments} WHERE id = :id", {**values, "id": file_id})
 
 
-def _moved_from(conn: sqlite3.Connection, probe: Probe, state: ApplyState) -> dict[str, Any] | None:
+def _moved_from(rows: list[Any], state: ApplyState) -> dict[str, Any] | None:
     """A known file with the same content that is no longer where it was: this probe is that file, moved."""
-    rows = conn.execute("SELECT id, path, container, missing FROM files WHERE sha256 = ?",
-                        (probe.hashes.sha256,)).fetchall()
     for row in rows:
         gone_from = row["container"] or row["path"]
         if row["missing"] or row["path"] in state.vanished or not os.path.exists(gone_from):
-            return dict(row)
+            return row
     return None
 
 
-def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, group_game: int | None) -> int:
+def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, group_game: int | None,
+                 known: bool) -> int:
     """Record one probe; returns its game id."""
-    existing = conn.execute("SELECT id, game_id, sha256 FROM files WHERE path = ?", (probe.path,)).fetchone()
+    contents = state.contents(conn)
+    sha256 = probe.hashes.sha256 or ""
+    existing = None
+    if known:
+        existing = conn.execute("SELECT id, game_id, sha256 FROM files WHERE path = ?", (probe.path,)).fetchone()
     if existing is not None:
         game_id = int(existing["game_id"])
-        if existing["sha256"] != probe.hashes.sha256:
-            game_id = _find_or_create_game(conn, probe, group_game)
-        _update_file(conn, existing["id"], probe, {"game_id": game_id, "verify_error": None})
+        if existing["sha256"] != sha256:
+            old = contents.get(existing["sha256"], [])
+            old[:] = [row for row in old if row["id"] != existing["id"]]
+            game_id = _find_or_create_game(conn, probe, group_game, None, state)
+            contents.setdefault(sha256, []).append({**existing, "game_id": game_id, "path": probe.path,
+                                                    "container": probe.container, "missing": 0})
+        _update_file(conn, existing["id"], probe, {"game_id": game_id, "verify_error": None}, state.now)
         state.updated += 1
         return game_id
-    moved = _moved_from(conn, probe, state)
+    same = contents.get(sha256, [])
+    moved = _moved_from(same, state)
     if moved is not None:
         state.vanished.discard(moved["path"])
-        _update_file(conn, moved["id"], probe, {"path": probe.path})
+        _update_file(conn, moved["id"], probe, {"path": probe.path}, state.now)
+        moved.update(path=probe.path, container=probe.container, missing=0)
         state.updated += 1
-        row = conn.execute("SELECT game_id FROM files WHERE id = ?", (moved["id"],)).fetchone()
-        return int(row["game_id"])
-    game_id = _find_or_create_game(conn, probe, group_game)
+        return int(moved["game_id"])
+    game_id = _find_or_create_game(conn, probe, group_game, same, state)
     values = {**_file_values(probe), "game_id": game_id, "path": probe.path, "store_path": probe.store_path,
-              "added_at": _now(), "updated_at": _now()}
-    columns = ", ".join(values)
-    conn.execute(f"INSERT INTO files ({columns}) VALUES ({', '.join(':' + c for c in values)})", values)
+              "added_at": state.now, "updated_at": state.now}
+    file_id = conn.execute(_INSERT_FILE, values).lastrowid
+    contents.setdefault(sha256, []).append({"id": file_id, "game_id": game_id, "path": probe.path,
+                                            "container": probe.container, "missing": 0, "sha256": sha256})
     state.added += 1
     return game_id
 
 
 def apply_results(conn: sqlite3.Connection, results: list[JobResult], state: ApplyState) -> None:
     """Record a batch of hashing results in one transaction."""
+    state.now = _now()
+    state.has_dats = conn.execute("SELECT 1 FROM dat_entries LIMIT 1").fetchone() is not None
     for result in results:
         group_game: int | None = None
         for probe in sorted(result.probes, key=lambda p: -p.size):
-            game_id = _apply_probe(conn, probe, state, group_game)
+            game_id = _apply_probe(conn, probe, state, group_game, result.job.known)
             if probe.container:
                 group_game = game_id  # the ROMs of one archive are one (multi-file) game
         if result.members is not None:
