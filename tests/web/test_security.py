@@ -200,3 +200,29 @@ async def test_oversized_request_bodies_are_refused(client: AsyncTestClient, ser
     huge = {"public_key": "A" * (limit + 10)}
     response = await client.post("/api/auth/challenge", json=huge, headers={"Origin": "http://testserver.local"})
     assert response.status_code == 413
+
+
+def _guarded_routes(app: Litestar, guard: Any) -> list[tuple[str, str]]:
+    found = []
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                layers = [g for layer in handler.ownership_layers for g in (layer.guards or [])]
+                if guard in layers:
+                    found.extend((m, _concrete(route.path)) for m in sorted(handler.http_methods - {"OPTIONS", "HEAD"}))
+    return found
+
+
+async def test_admin_and_member_guards_refuse_every_lesser_role(client: AsyncTestClient, services: Services) -> None:  # type: ignore[type-arg]
+    from treazr.web.security import admin_only, members_only
+
+    member = await sign_up(client, services, "Mum", role="member")
+    child = await sign_up(client, services, "Kid", role="child")
+    admin_routes = _guarded_routes(client.app, admin_only)
+    assert ("GET", "/api/admin/audit") in admin_routes
+    for identity, routes in ((member, admin_routes), (child, admin_routes),
+                             (child, _guarded_routes(client.app, members_only))):
+        for method, path in routes:
+            body = {} if method in STATE_CHANGING else None
+            response = await client.request(method, path, headers=identity.headers, json=body)
+            assert response.status_code == 403, (identity.role, method, path, response.status_code)
