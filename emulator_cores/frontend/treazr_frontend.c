@@ -153,7 +153,7 @@ static int grow(uint8_t **buffer, size_t *capacity, size_t need) {
     return 1;
 }
 
-static void convert_565(void) {
+__attribute__((target_clones("avx2", "default"))) static void convert_565(void) {
     for (size_t i = 0, n = (size_t)frame_width * frame_height; i < n; i++) {
         uint32_t p = ((const uint16_t *)raw_frame)[i];
         uint32_t r = (p >> 11) & 31, g = (p >> 5) & 63, b = p & 31;
@@ -161,7 +161,7 @@ static void convert_565(void) {
     }
 }
 
-static void convert_1555(void) {
+__attribute__((target_clones("avx2", "default"))) static void convert_1555(void) {
     for (size_t i = 0, n = (size_t)frame_width * frame_height; i < n; i++) {
         uint32_t p = ((const uint16_t *)raw_frame)[i];
         uint32_t r = (p >> 10) & 31, g = (p >> 5) & 31, b = p & 31;

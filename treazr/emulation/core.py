@@ -194,12 +194,19 @@ class CoreHost:
     def supports_no_game(self) -> bool:
         return bool(self._lib_counters()[5])
 
-    def video_frame(self) -> np.ndarray:
-        """A copy of the last frame as (height, width, 4) BGRX bytes; black at the base size before any."""
+    def video_frame(self, out: np.ndarray | None = None) -> np.ndarray:
+        """A copy of the last frame as (height, width, 4) BGRX bytes; black at the base size before any.
+
+        ``out``, when its shape matches, receives the copy (saves allocating a fresh array per frame).
+        Consumers that use the frame at once (an encoder that copies anyway) can take ``video_view()``.
+        """
         view = self.video_view()
         if view is None:
             info = self.av_info
             return np.zeros((max(info.base_height, 1), max(info.base_width, 1), 4), np.uint8)
+        if out is not None and out.shape == view.shape and out.dtype == view.dtype:
+            np.copyto(out, view)
+            return out
         return view.copy()
 
     def video_view(self) -> np.ndarray | None:

@@ -1,0 +1,187 @@
+"""Emulation speed: frames per second through Treazr's libretro frontend versus RetroArch.
+
+For each installed Debian core with its test ROM from ../shared/roms, both frontends run the same
+core and ROM headless in fresh processes, measured the same way:
+
+    per-frame time = (CPU time of a run of N frames - CPU time of a run of 1 frame) / (N - 1)
+
+so process start-up, core loading and shutdown cancel out. CPU time (user + system, all threads, from
+wait4) rather than wall time, because the machine is shared; runs are interleaved and repeated, and
+the cheapest of each is kept.
+
+- RetroArch (Debian ``retroarch``): null video/audio/input drivers, vsync and audio sync off,
+  ``--max-frames N``, ``DBUS_FATAL_WARNINGS=0`` (no session bus here).
+- Treazr: a child process runs the core through ``CoreHost.run_frames`` in batches of 60 frames (one
+  ctypes call per batch): every frame is copied out of the core in C, audio is collected, input is
+  answered from the C port table; after each batch the frame is taken (``video_view``, converted to
+  BGRX) and the audio drained. Its start-up (``CoreHost`` + ``load_game`` + one frame) and peak
+  memory (VmHWM) are reported too.
+- For information, the per-frame loop a streaming worker runs (``run_frame()``, ``video_frame()`` =
+  a numpy BGRX copy, ``take_audio()`` every frame) is timed (CPU time) inside a child ("worker_loop_fps"): it
+  pays Python and the pixel conversion on every frame, which RetroArch's null video driver does not.
+
+Target: Treazr >= 0.97x RetroArch on every core. ``--quick`` takes under a minute. The last line
+printed is a JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+ROMS = REPO.parent / "shared" / "roms"
+CORE_DIR = Path("/usr/lib/x86_64-linux-gnu/libretro")
+TARGET = 0.97
+
+# core, ROM, frames in a quick run (well under a second each); full runs use 3x
+CASES = [
+    ("nestopia", "nes/official_only.nes", 1800),
+    ("gambatte", "gb/dmg_sound.gb", 4000),
+    ("mgba", "gba/arm.gba", 3000),
+    ("bsnes_mercury_performance", "snes/RotZoom.sfc", 400),
+    ("mednafen_pce_fast", "pce/padtest.pce", 1800),
+]
+
+RETROARCH_CONFIG = """video_driver = "null"
+audio_driver = "null"
+input_driver = "null"
+joypad_driver = "null"
+menu_driver = "null"
+video_vsync = "false"
+audio_sync = "false"
+config_save_on_exit = "false"
+savefile_directory = "{dir}"
+savestate_directory = "{dir}"
+system_directory = "{dir}"
+screenshot_directory = "{dir}"
+"""
+
+
+def child(core: str, rom: str, frames: int, mode: str) -> None:
+    """Run in the child process: one core, worker-style frames (or one batch), then report as JSON."""
+    sys.path.insert(0, str(REPO))
+    from treazr.emulation.core import CoreHost
+
+    started = time.perf_counter()
+    host = CoreHost(CORE_DIR / f"{core}_libretro.so")
+    host.load_game(rom)
+    host.run_frame()
+    startup = time.perf_counter() - started
+    began = time.process_time()  # CPU time: the machine is shared
+    if mode == "batch":
+        left = frames - 1
+        while left > 0:
+            step = min(left, 60)
+            host.run_frames(step)
+            host.video_view()
+            host.take_audio()
+            left -= step
+    else:
+        for _ in range(frames - 1):
+            host.run_frame()
+            host.video_frame()
+            host.take_audio()
+    elapsed = time.process_time() - began
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    host.close()
+    print(json.dumps({"startup_s": startup, "fps": (frames - 1) / elapsed if elapsed else None,
+                      "peak_rss_mb": peak_kb / 1024}))
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """CPU seconds (user + system, all threads) the command used, and its output.
+
+    CPU time rather than wall time: the machine is shared, and waiting for a CPU is not the
+    frontend's cost. Both frontends are measured this same way.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed ({process.returncode}): {err.read()[-500:]!r}")
+        return usage.ru_utime + usage.ru_stime, out.read().decode(errors="replace")
+
+
+def _ours(core: str, rom: Path, frames: int, mode: str = "loop") -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--child", core, str(rom), str(frames), mode]
+
+
+def _retroarch(core: str, rom: Path, frames: int, config: Path) -> list[str]:
+    return ["retroarch", "-c", str(config), "-L", str(CORE_DIR / f"{core}_libretro.so"), str(rom),
+            f"--max-frames={frames}"]
+
+
+def measure(core: str, rom: Path, frames: int, repeats: int, config: Path, env: dict[str, str]) -> dict[str, Any]:
+    best: dict[str, float] = {}
+    batch_reports, loop_reports = [], []
+    for _ in range(repeats):
+        for name, make in (("ra", lambda n: _retroarch(core, rom, n, config)),
+                           ("tz", lambda n: _ours(core, rom, n, "batch"))):
+            for n in (1, frames):
+                elapsed, out = _timed(make(n), env)
+                best[f"{name}{n}"] = min(best.get(f"{name}{n}", elapsed), elapsed)
+                if name == "tz" and n == frames:
+                    batch_reports.append(json.loads(out.strip().splitlines()[-1]))
+        loop_reports.append(json.loads(_timed(_ours(core, rom, frames, "loop"), env)[1].strip().splitlines()[-1]))
+    ra_fps = (frames - 1) / (best[f"ra{frames}"] - best["ra1"])
+    tz_fps = (frames - 1) / (best[f"tz{frames}"] - best["tz1"])
+    loop_fps = max(r["fps"] for r in loop_reports)
+    return {
+        "rom": str(rom.relative_to(ROMS)), "frames": frames,
+        "treazr_fps": round(tz_fps, 1), "retroarch_fps": round(ra_fps, 1), "ratio": round(tz_fps / ra_fps, 3),
+        "target": TARGET, "met": tz_fps / ra_fps >= TARGET,
+        "worker_loop_fps": round(loop_fps, 1), "worker_loop_ratio": round(loop_fps / ra_fps, 3),
+        "worker_startup_s": round(min(r["startup_s"] for r in batch_reports), 4),
+        "worker_process_1_frame_cpu_s": round(best["tz1"], 3), "retroarch_process_1_frame_cpu_s": round(best["ra1"], 3),
+        "worker_peak_rss_mb": round(max(r["peak_rss_mb"] for r in batch_reports + loop_reports), 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames and repeats (under a minute)")
+    parser.add_argument("--cores", help="comma-separated subset of cores")
+    parser.add_argument("--child", nargs=4, metavar=("CORE", "ROM", "FRAMES", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], int(args.child[2]), args.child[3])
+        return 0
+    wanted = set(args.cores.split(",")) if args.cores else None
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="treazr-bench-") as scratch:
+        config = Path(scratch) / "retroarch.cfg"
+        config.write_text(RETROARCH_CONFIG.format(dir=scratch))
+        env = {**os.environ, "DBUS_FATAL_WARNINGS": "0", "HOME": scratch}
+        for core, rom, frames in CASES:
+            if (wanted and core not in wanted) or not (CORE_DIR / f"{core}_libretro.so").is_file():
+                continue
+            if not (ROMS / rom).is_file():
+                continue
+            figures = measure(core, ROMS / rom, frames if args.quick else frames * 3, 2 if args.quick else 3,
+                              config, env)
+            results[core] = figures
+            print(f"{core:28} {figures['rom']:24} treazr {figures['treazr_fps']:8.1f} fps  retroarch "
+                  f"{figures['retroarch_fps']:8.1f} fps  ratio {figures['ratio']:.3f} "
+                  f"({'met' if figures['met'] else 'MISSED'} >= {TARGET})  start-up {figures['worker_startup_s']}s"
+                  f"  peak RSS {figures['worker_peak_rss_mb']} MB  (per-frame worker loop "
+                  f"{figures['worker_loop_fps']} fps, {figures['worker_loop_ratio']}x)", flush=True)
+    summary = {"benchmark": "emulation", "quick": args.quick, "target_ratio": TARGET, "cores": results,
+               "all_met": bool(results) and all(r["met"] for r in results.values())}
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
