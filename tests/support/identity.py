@@ -9,12 +9,16 @@
 ``Identity.headers`` carries the session cookie and this site's ``Origin`` (needed on every POST, PUT,
 PATCH and DELETE). The client's own cookie jar is left empty, so a request without ``headers`` is
 anonymous and several people can share one client. The same functions work against a real server
-(``httpx.AsyncClient(base_url=live_url, verify=str(ca_path))``); ``sign_up_sync`` is for ``httpx.Client``.
+(``httpx.AsyncClient(base_url=url, verify=ssl.create_default_context(cafile=ca))``, with
+``services_for(data_dir)`` for the database side); ``sign_up_sync`` is for ``httpx.Client``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +29,8 @@ from treazr.auth.invites import issue_invite
 from treazr.auth.keys import b64url, signed_message
 from treazr.auth.sessions import COOKIE
 from treazr.auth.users import create_user
-from treazr.services import Services
+from treazr.services import Services, open_services
+from treazr.settings import load_settings
 
 __all__ = [
     "Identity",
@@ -34,6 +39,7 @@ __all__ = [
     "enroll_sync",
     "new_invite",
     "origin_of",
+    "services_for",
     "sign_in",
     "sign_in_sync",
     "sign_up",
@@ -153,3 +159,13 @@ def sign_up_sync(client: httpx.Client, services: Services, name: str, role: str 
     response = enroll_sync(client, identity, new_invite(services, user_id), label=f"{name}'s test device")
     assert response.status_code == 200, response.text
     return identity
+
+
+@contextmanager
+def services_for(data_dir: Path) -> Iterator[Services]:
+    """Open a running server's data directory from the test process (SQLite WAL allows both)."""
+    services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
+    try:
+        yield services
+    finally:
+        services.close()

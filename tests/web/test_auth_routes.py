@@ -267,3 +267,23 @@ async def test_pages_render_and_the_ca_certificate_downloads(client: AsyncTestCl
     assert (await client.get("/devices", headers=ada.headers)).status_code == 200
     signin = await client.get("/signin?next=//evil.example/x")
     assert 'data-next="/"' in signin.text
+
+
+@pytest.mark.slow
+def test_against_a_live_server_and_a_revocation_from_the_terminal(live_server) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+
+    import httpx
+    from click.testing import CliRunner
+
+    from tests.support.identity import services_for, sign_up_sync
+    from treazr.cli import main
+
+    trust = ssl.create_default_context(cafile=str(live_server.ca_path))  # the real chain, checked
+    with httpx.Client(base_url=live_server.url, verify=trust) as client:
+        with services_for(live_server.data_dir) as services:
+            ada = sign_up_sync(client, services, "Ada")
+        assert client.get("/api/me", headers=ada.headers).json()["user"]["name"] == "Ada"
+        result = CliRunner().invoke(main, ["--data-dir", str(live_server.data_dir), "users", "revoke", "Ada"])
+        assert result.exit_code == 0, result.output
+        assert client.get("/api/me", headers=ada.headers).status_code == 401
