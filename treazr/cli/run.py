@@ -26,17 +26,16 @@ def _choose_core(cli: CliContext, rom: Path | None, core: str | None, core_dirs:
 
 
 def _core_from_registry(cli: CliContext, rom: Path) -> Path | None:
-    """The registry's choice (preferred cores per platform, from the manifests), when it can tell."""
-    try:
-        from treazr.emulation import registry
-    except ImportError:
-        return None
-    choose = getattr(registry, "core_for_content", None)
-    if choose is None:
-        return None
+    """The registry's choice (the platform manifests' preferred installed core), when it knows the file."""
+    from treazr.emulation.headless import content_extension
+
+    extension = content_extension(rom)
     with cli.services() as services:
-        found = choose(services.cores, rom)
-    return Path(found) if found else None
+        registry = services.cores
+        for slug, manifest in registry.manifests.items():
+            if extension in manifest.extensions and (core := registry.core_for(slug)) is not None:
+                return Path(core.path)
+    return None
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -23,7 +23,8 @@ from treazr.emulation.replay import InputLog, InputRecorder, play
 from treazr.errors import InvalidContent, NotFound
 from treazr.paths import native_dir
 
-__all__ = ["DEBIAN_CORE_DIR", "HeadlessRun", "find_core", "frame_hash", "guess_core_name", "run_headless"]
+__all__ = ["DEBIAN_CORE_DIR", "HeadlessRun", "content_extension", "find_core", "frame_hash", "guess_core_name",
+           "run_headless"]
 
 DEBIAN_CORE_DIR = Path("/usr/lib/x86_64-linux-gnu/libretro")
 DEMO_CORE = "treazr_demo"
@@ -72,7 +73,8 @@ def find_core(name: str, extra_dirs: list[str] | tuple[str, ...] = ()) -> Path:
     raise NotFound(f"no libretro core named {name!r} (looked in {', '.join(map(str, core_search_dirs(extra_dirs)))})")
 
 
-def _content_extension(rom: Path) -> str:
+def content_extension(rom: Path) -> str:
+    """The extension that says what ``rom`` is: its own, or for a zip the largest known file inside."""
     if zipfile.is_zipfile(rom):
         with zipfile.ZipFile(rom) as archive:
             for member in sorted(archive.infolist(), key=lambda m: -m.file_size):
@@ -84,7 +86,7 @@ def _content_extension(rom: Path) -> str:
 
 def guess_core_name(rom: Path) -> str:
     """The fallback core for ``rom`` by extension (``nes`` -> nestopia ...)."""
-    ext = _content_extension(rom)
+    ext = content_extension(rom)
     if ext not in _CORE_BY_EXTENSION:
         raise NotFound(f"no core known for .{ext} files: pass --core")
     return _CORE_BY_EXTENSION[ext]
