@@ -145,6 +145,16 @@ def test_copy_into_the_content_store_deduplicates(services: Services, tmp_path: 
     assert [p for p in services.data.content.rglob("*") if p.is_file()] == [stored]  # no stray temp files
 
 
+def test_copy_after_an_in_place_import_copies_unchanged_files(services: Services, roms: Path) -> None:
+    import_paths(services, [roms / "gb"])
+    assert services.db.query("SELECT store_path FROM files WHERE store_path IS NOT NULL") == []
+    report = import_paths(services, [roms / "gb"], copy=True)
+    assert (report.added, report.updated) == (0, 2)
+    for row in services.db.query("SELECT store_path, sha256 FROM files"):
+        assert (services.data.content / row["store_path"]).is_file()
+    assert import_paths(services, [roms / "gb"], copy=True).unchanged == 2
+
+
 def test_dry_run_writes_nothing(services: Services, roms: Path, tmp_path: Path) -> None:
     shutil.copytree(roms, tmp_path / "copy")
     report = import_paths(services, [tmp_path / "copy"], dry_run=True, copy=True)

@@ -34,25 +34,15 @@ def _progress_bar(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
     from rich.progress import Progress as RichProgress
 
-    with RichProgress(TextColumn("[bold]Importing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+    with RichProgress(TextColumn("[bold]Importing"), BarColumn(), TextColumn("{task.fields[files]} files"),
                       DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), transient=True) as bar:
-        files = bar.add_task("files", total=None, visible=False)
-        data = bar.add_task("bytes", total=None)
+        task = bar.add_task("import", total=None, files="0/?")
 
         def update(done_files: int, total_files: int, done_bytes: int, total_bytes: int) -> None:
-            bar.update(files, completed=done_files, total=total_files)
-            bar.update(data, completed=done_bytes, total=max(total_bytes, 1),
-                       description=f"{done_files}/{total_files}")
+            bar.update(task, completed=done_bytes, total=max(total_bytes, 1), files=f"{done_files}/{total_files}")
 
         yield update
 

@@ -80,9 +80,10 @@ def _load_dats(services: Services, dats: Iterable[str | os.PathLike[str]], dry_r
 
 
 def _known_files(services: Services) -> dict[str, Known]:
-    rows = services.db.query("SELECT path, size, mtime_ns, container, container_size, missing FROM files")
+    rows = services.db.query("SELECT path, size, mtime_ns, container, container_size, missing,"
+                             " store_path IS NOT NULL AS stored FROM files")
     return {row["path"]: Known(row["size"], row["mtime_ns"], row["container"], row["container_size"],
-                               bool(row["missing"])) for row in rows}
+                               bool(row["missing"]), bool(row["stored"])) for row in rows}
 
 
 class _Batches:
@@ -177,7 +178,7 @@ def import_paths(services: Services, paths: Iterable[str | os.PathLike[str]], *,
     roots = [Path(p).expanduser().resolve() for p in paths]
     _load_dats(services, dats, dry_run)
     report = ImportReport()
-    walk = walk_roots(roots, _known_files(services))
+    walk = walk_roots(roots, _known_files(services), need_store=copy and not dry_run)
     report.failed.extend(walk.failures)
     report.unchanged = walk.unchanged
     report.files = len(walk.jobs) + walk.unchanged

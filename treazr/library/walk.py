@@ -23,6 +23,7 @@ class Known:
     container: str | None
     container_size: int | None
     missing: bool
+    stored: bool = False  # a copy is in the content store
 
 
 @dataclass
@@ -35,8 +36,8 @@ class WalkResult:
 
 
 class _Walker:
-    def __init__(self, known: dict[str, Known]) -> None:
-        self.known = known
+    def __init__(self, known: dict[str, Known], need_store: bool) -> None:
+        self.known, self.need_store = known, need_store
         self.members: dict[str, list[str]] = {}
         for path, row in known.items():
             if row.container is not None:
@@ -51,14 +52,16 @@ class _Walker:
         self.seen.add(path)
         if archive_kind(extension):
             rows = [(member, self.known[member]) for member in self.members.get(path, [])]
-            same = bool(rows) and all(k.mtime_ns == mtime_ns and k.container_size == size for _, k in rows)
+            same = bool(rows) and all(k.mtime_ns == mtime_ns and k.container_size == size
+                                      and (k.stored or not self.need_store) for _, k in rows)
             if same:
                 self.seen.update(member for member, _ in rows)
                 self._unchanged([(member, k.missing) for member, k in rows])
                 return
         else:
             known = self.known.get(path)
-            if known is not None and known.container is None and (known.size, known.mtime_ns) == (size, mtime_ns):
+            if (known is not None and known.container is None and (known.size, known.mtime_ns) == (size, mtime_ns)
+                    and (known.stored or not self.need_store)):
                 self._unchanged([(path, known.missing)])
                 return
         self.seen.update(self.members.get(path, ()))  # the archive's job reports members it no longer holds
@@ -95,9 +98,12 @@ def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def walk_roots(roots: list[Path], known: dict[str, Known]) -> WalkResult:
-    """Walk files and folders (hidden entries skipped, folder links not followed) against what is known."""
-    walker = _Walker(known)
+def walk_roots(roots: list[Path], known: dict[str, Known], *, need_store: bool = False) -> WalkResult:
+    """Walk files and folders (hidden entries skipped, folder links not followed) against what is known.
+
+    With ``need_store`` (``--copy``), unchanged files not yet in the content store are read again to copy them.
+    """
+    walker = _Walker(known, need_store)
     for root in roots:
         if root.is_dir():
             walker.folder(root, str(root), [root.name, root.parent.name])
