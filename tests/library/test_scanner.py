@@ -246,3 +246,17 @@ def test_interrupted_import_is_consistent_and_a_rerun_continues(tmp_path: Path) 
     _check_consistent(data / "treazr.db")
     statuses = [row[0] for row in sqlite3.connect(data / "treazr.db").execute("SELECT status FROM imports")]
     assert statuses == ["interrupted", "running", "done"]  # a killed run cannot say so; its row stays 'running'
+
+
+def test_7z_archive_import(services: Services, roms: Path, tmp_path: Path) -> None:
+    import py7zr
+
+    (tmp_path / "roms").mkdir()
+    with py7zr.SevenZipFile(tmp_path / "roms" / "Padtest (Japan).7z", "w") as archive:
+        archive.write(roms / "pce" / "padtest.pce", "padtest.pce")
+    report = import_paths(services, [tmp_path / "roms"])
+    assert report.added == 1 and not report.failed
+    row = services.db.query_one("SELECT f.sha1, g.platform, g.title, g.region FROM files f JOIN games g"
+                                " ON g.id = f.game_id")
+    assert row == {"sha1": "fbc93e0a0edd0a538ab87138e87925be343115d6", "platform": "pce", "title": "Padtest",
+                   "region": "Japan"}
