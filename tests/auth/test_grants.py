@@ -38,10 +38,10 @@ async def test_children_see_only_granted_platforms_adults_see_everything(service
 async def test_collection_grants_once_collections_exist(services: Services) -> None:
     zelda, tetris = _game(services, "nes", "Zelda"), _game(services, "gb", "Tetris")
     kid = _person(services, "Kid", "child")
-    exists = services.db.query("SELECT name FROM sqlite_master WHERE name = 'collection_games'")
-    if not exists:  # the web app's collections land in a later migration set; this is its documented shape
-        services.db.execute("CREATE TABLE collection_games (collection_id INTEGER, game_id INTEGER)")
-    services.db.execute("INSERT INTO collection_games (collection_id, game_id) VALUES (7, ?)", (tetris,))
+    services.db.execute("INSERT INTO collections (id, name, created_at) VALUES (7, 'Puzzles', '')")
+    services.db.execute("INSERT INTO collection_games (collection_id, game_id, added_at) VALUES (7, ?, '')", (tetris,))
+    with pytest.raises(InvalidInput, match="no collection"):
+        services.db.write(lambda conn: set_grants(conn, kid.user_id, [], [8]))
     services.db.write(lambda conn: set_grants(conn, kid.user_id, [], [7]))
     assert await can_see_game(services.db, kid, tetris)
     assert not await can_see_game(services.db, kid, zelda)
@@ -56,6 +56,7 @@ def test_grants_are_for_children_and_validated(services: Services) -> None:
     for platforms, collections in ((["nes; DROP"], []), ([3], []), ([], ["x"]), ([], [True])):
         with pytest.raises(InvalidInput):
             services.db.write(lambda conn, p=platforms, c=collections: set_grants(conn, kid.user_id, p, c))
+    services.db.execute("INSERT INTO collections (id, name, created_at) VALUES (1, 'Party', '')")
     services.db.write(lambda conn: set_grants(conn, kid.user_id, ["snes"], [1]))
     services.db.write(lambda conn: set_grants(conn, kid.user_id, ["gb"], []))  # replaces, not adds
     assert services.db.write(lambda conn: list_grants(conn, kid.user_id)) == {"platforms": ["gb"], "collections": []}

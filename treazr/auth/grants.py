@@ -78,6 +78,12 @@ def set_grants(conn: sqlite3.Connection, user_id: int, platforms: list[str], col
         raise InvalidInput("platforms must be platform slugs such as 'nes' or 'snes'")
     if not all(isinstance(c, int) and not isinstance(c, bool) for c in collections):
         raise InvalidInput("collections must be collection ids")
+    if collections and conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'collections'"
+                                    ).fetchone():
+        known = {r["id"] for r in conn.execute(
+            f"SELECT id FROM collections WHERE id IN ({','.join('?' * len(collections))})", collections)}
+        if missing := [c for c in collections if c not in known]:
+            raise InvalidInput(f"there is no collection with id {missing[0]}")
     stamp = rfc3339(time.time() if now is None else now)
     conn.execute("DELETE FROM grants WHERE user_id = ?", (user_id,))
     conn.executemany("INSERT INTO grants (user_id, platform, created_at, created_by) VALUES (?,?,?,?)",
