@@ -8,6 +8,7 @@ content store's incoming file).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,10 +162,21 @@ def _is_document(path: str, sink: _RomSink) -> bool:
     return b"\0" not in head
 
 
+_thread_state = threading.local()
+
+
+def _read_buffer() -> bytearray:
+    """One read buffer per hashing thread: a fresh 1 MiB buffer per file costs an mmap and page faults."""
+    buffer: bytearray | None = getattr(_thread_state, "buffer", None)
+    if buffer is None:
+        buffer = _thread_state.buffer = bytearray(CHUNK_SIZE)
+    return buffer
+
+
 def _hash_file(job: Job, options: ProbeOptions) -> JobResult:
     result = JobResult(job)
     sink = _RomSink(os.path.basename(job.path), job.size, job.folder_platform, options)
-    buffer = bytearray(CHUNK_SIZE)
+    buffer = _read_buffer()
     view = memoryview(buffer)
     try:
         with open(job.path, "rb", buffering=0) as handle:
