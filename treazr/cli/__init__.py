@@ -5,20 +5,23 @@ A :class:`~treazr.errors.TreazrError` becomes one line on stderr and a non-zero 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from treazr import __version__
 from treazr.errors import TreazrError
-from treazr.services import Services, open_services
 from treazr.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from treazr.services import Services
 
 __all__ = ["CliContext", "main", "pass_cli"]
 
@@ -38,6 +41,8 @@ class CliContext:
 
     @contextmanager
     def services(self) -> Iterator[Services]:
+        from treazr.services import open_services  # imported on use: `--version` needs no database code
+
         services = open_services(self.settings())
         try:
             yield services
@@ -55,7 +60,33 @@ class CliContext:
 pass_cli = click.make_pass_decorator(CliContext)
 
 
+# The module defining each command, so one run imports only what its command needs (every start of the
+# one-file executable pays for imports). A command missing here still works: an unknown name loads them all.
+_COMMAND_MODULES = {"serve": "serve", "import": "library", "library": "library", "users": "users",
+                    "cores": "cores", "run": "run", "db": "db", "doctor": "doctor", "worker": "worker"}
+_MODULES = ("serve", "library", "users", "cores", "run", "db", "doctor", "worker")
+
+
 class _Group(click.Group):
+    def _load(self, module_name: str) -> None:
+        module = importlib.import_module(f"treazr.cli.{module_name}")
+        for command in module.COMMANDS:
+            if command.name not in self.commands:
+                self.add_command(command)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMAND_MODULES:
+            self._load(_COMMAND_MODULES[cmd_name])
+        if cmd_name not in self.commands:
+            for module_name in _MODULES:
+                self._load(module_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module_name in _MODULES:
+            self._load(module_name)
+        return super().list_commands(ctx)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -81,14 +112,3 @@ def main(ctx: click.Context, config: str | None, data_dir: str | None, portable:
 
         data_dir = str(Path(sys.executable).resolve().parent / "treazr-data")
     ctx.obj = CliContext(config=config, data_dir=data_dir, json=as_json)
-
-
-def _register() -> None:
-    from treazr.cli import cores, db, doctor, library, run, serve, users, worker
-
-    for module in (serve, library, users, cores, run, db, doctor, worker):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register()
