@@ -14,6 +14,13 @@ def _game(services: Services, platform: str, title: str) -> int:
                                (platform, title))
 
 
+def _collections(services: Services) -> None:
+    """The web app's collections tables (treazr/web/schema.py); made here only if that set has not landed."""
+    if not services.db.query("SELECT 1 FROM sqlite_master WHERE name = 'collections'"):
+        services.db.execute("CREATE TABLE collections (id INTEGER PRIMARY KEY, name TEXT, created_at TEXT)")
+        services.db.execute("CREATE TABLE collection_games (collection_id INTEGER, game_id INTEGER, added_at TEXT)")
+
+
 def _person(services: Services, name: str, role: str) -> AuthUser:
     user_id = services.db.write(lambda conn: create_user(conn, name, role))["id"]
     return AuthUser(user_id, name, role, 0, 0)
@@ -38,6 +45,7 @@ async def test_children_see_only_granted_platforms_adults_see_everything(service
 async def test_collection_grants_once_collections_exist(services: Services) -> None:
     zelda, tetris = _game(services, "nes", "Zelda"), _game(services, "gb", "Tetris")
     kid = _person(services, "Kid", "child")
+    _collections(services)
     services.db.execute("INSERT INTO collections (id, name, created_at) VALUES (7, 'Puzzles', '')")
     services.db.execute("INSERT INTO collection_games (collection_id, game_id, added_at) VALUES (7, ?, '')", (tetris,))
     with pytest.raises(InvalidInput, match="no collection"):
@@ -56,6 +64,7 @@ def test_grants_are_for_children_and_validated(services: Services) -> None:
     for platforms, collections in ((["nes; DROP"], []), ([3], []), ([], ["x"]), ([], [True])):
         with pytest.raises(InvalidInput):
             services.db.write(lambda conn, p=platforms, c=collections: set_grants(conn, kid.user_id, p, c))
+    _collections(services)
     services.db.execute("INSERT INTO collections (id, name, created_at) VALUES (1, 'Party', '')")
     services.db.write(lambda conn: set_grants(conn, kid.user_id, ["snes"], [1]))
     services.db.write(lambda conn: set_grants(conn, kid.user_id, ["gb"], []))  # replaces, not adds
