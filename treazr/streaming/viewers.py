@@ -22,7 +22,7 @@ from treazr.streaming.protocol import InputMessage
 
 __all__ = ["MAX_AUDIO_QUEUED", "MAX_VIDEO_QUEUED", "InputVerdict", "Viewer", "ViewerSocket"]
 
-MAX_VIDEO_QUEUED = 3  # frames: 50 ms at 60 fps
+MAX_VIDEO_QUEUED = 4  # frames: 67 ms at 60 fps
 MAX_AUDIO_QUEUED = 20  # packets: 200 ms of 10 ms Opus
 
 _ids = itertools.count(1)

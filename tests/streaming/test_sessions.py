@@ -1,0 +1,238 @@
+"""Play sessions end to end in Python: real app under uvicorn, real worker and cores, PyAV decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import websockets
+
+from tests.streaming.client import PlayServer, StreamClient, core_frames, play_server, psnr
+from tests.support.identity import Identity, sign_up
+from treazr.emulation.demo_strip import decode_strip
+from treazr.emulation.headless import find_core
+from treazr.library.scanner import import_paths
+from treazr.services import Services
+from treazr.streaming.protocol import CLOSE_NOT_FOUND, CLOSE_RELOAD, CLOSE_REVOKED
+from treazr.web.app import create_app
+
+A_BUTTON = 1 << 8
+
+
+@pytest.fixture
+async def server(services: Services) -> AsyncIterator[PlayServer]:
+    async with play_server(create_app(services)) as running:
+        yield running
+
+
+async def start(server: PlayServer, who: Identity, game_id: int = 0, **fields: object) -> dict[str, object]:
+    async with server.client() as client:
+        response = await client.post("/api/play/sessions", json={"game_id": game_id, **fields}, headers=who.headers)
+    assert response.status_code in (200, 201), response.text
+    session: dict[str, object] = response.json()["session"]
+    return session
+
+
+async def person(server: PlayServer, services: Services, name: str, role: str = "member") -> Identity:
+    async with server.client() as client:
+        return await sign_up(client, services, name, role)
+
+
+@pytest.mark.slow
+async def test_demo_stream_decodes_to_the_cores_own_frames_and_input_shows(
+        server: PlayServer, services: Services, tmp_path: Path) -> None:
+    ada = await person(server, services, "Ada")
+    session = await start(server, ada)
+    async with StreamClient.connect(server, str(session["token"]), ada) as viewer:
+        await viewer.receive(frames=90)
+        welcome = viewer.control_of("welcome")[0]
+        assert welcome["ports"] == [0, 1] and welcome["protocol"] == 1
+        config = ([welcome["video"]] if welcome["video"] else []) + viewer.control_of("video_config")
+        assert config[-1]["chroma"] == "444" and config[-1]["codec"].startswith("avc1.F4")
+        assert viewer.frames[0].key  # a decoder starts at an IDR
+        frame_numbers = [f.frame_no for f in viewer.frames]
+        assert frame_numbers == list(range(frame_numbers[0], frame_numbers[0] + len(frame_numbers)))
+        reference = core_frames(find_core("demo"), None, frame_numbers[-1], tmp_path / "ref")
+        scores = [psnr(f.rgb, reference[f.frame_no - 1]) for f in viewer.frames[-60:]]
+        assert min(scores) >= 35 and float(np.median(scores)) >= 40, scores
+        # the core's own frame counter (its marker strip) advances in step with the stream's frame numbers
+        assert len({decode_strip(f.rgb)[0] - f.frame_no for f in viewer.frames[-60:]}) == 1
+        assert viewer.audio_samples > 48000 * 0.5  # Opus decoded at 48 kHz, about 1.5 s of it
+
+        seq = await viewer.press(0, A_BUTTON)
+        async with asyncio.timeout(30):
+            while not (acked := [frame for s, frame in viewer.acks if s >= seq]) \
+                    or viewer.frames[-1].frame_no < acked[0]:
+                await viewer.receive(frames=1)
+        shown = next(f for f in viewer.frames if f.frame_no == acked[0])  # the acknowledged frame shows it
+        assert decode_strip(shown.rgb)[1] == A_BUTTON
+        assert decode_strip(viewer.frames[-1].rgb)[1] == A_BUTTON
+
+
+@pytest.mark.slow
+async def test_malformed_flood_and_a_stalled_viewer_harm_nobody(server: PlayServer, services: Services) -> None:
+    ada = await person(server, services, "Ada")
+    session = await start(server, ada)
+    token = str(session["token"])
+    play = server.manager.get(token)
+    stalled = await _stalled_viewer(server, ada, token)
+    try:
+        async with StreamClient.connect(server, token, ada) as healthy, \
+                StreamClient.connect(server, token, ada) as flooder:
+            await healthy.receive(frames=30)
+            junk: list[str | bytes] = [b"", b"\x10", b"\x10\x00\x09\x00" + b"\x00" * 6, b"\x63" * 40, "{", "[]",
+                                       '{"type": 3}', '{"type": "warp"}', '{"type": "ping"}',
+                                       '{"type": "save_state", "slot": 99}', "x" * 5000, b"\x10" + b"\xff" * 9]
+            for round_ in range(100):
+                for message in junk:
+                    await flooder.socket.send(message)
+                if round_ % 10 == 0:
+                    await healthy.receive(frames=1)
+            await healthy.receive(frames=120)
+            frame_numbers = [f.frame_no for f in healthy.frames]
+            assert frame_numbers == list(range(frame_numbers[0], frame_numbers[0] + len(frame_numbers)))
+            flood = next(v for v in play.viewers.values() if v.counters.malformed)
+            assert flood.counters.malformed == 100 * len(junk)
+            # the stalled viewer skipped frames instead of holding anyone back
+            async with asyncio.timeout(60):
+                while not any(v.counters.frames_dropped > 5 for v in play.viewers.values() if v is not flood):
+                    await healthy.receive(frames=30)
+            await flooder.command("ping", t=1)
+            await flooder.receive(until="pong")
+            assert len(play.viewers) == 3 and not play.ended.is_set()
+    finally:
+        stalled.close()
+
+
+async def _stalled_viewer(server: PlayServer, who: Identity, token: str) -> socket.socket:
+    """A WebSocket client that says hello and then never reads (a tiny receive buffer fills fast)."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+    raw.setblocking(False)
+    connection = await websockets.connect(f"{server.ws_url}/api/play/sessions/{token}/ws", sock=raw,
+                                          additional_headers=who.headers)
+    await connection.send(json.dumps({"type": "hello", "protocol": 1, "chroma444": True}))
+    # Stop reading: detach the transport so nothing drains the socket any more.
+    connection.transport.pause_reading()
+    return raw
+
+
+async def test_other_protocol_versions_are_told_to_reload(server: PlayServer, services: Services) -> None:
+    ada = await person(server, services, "Ada")
+    session = await start(server, ada)
+    async with StreamClient.connect(server, str(session["token"]), ada, protocol=99) as viewer:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await viewer.receive(until="never")
+        assert viewer.control_of("error")[0]["reload"] is True
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_RELOAD
+
+
+async def test_only_the_owner_or_an_admin_reaches_a_session(server: PlayServer, services: Services) -> None:
+    ada = await person(server, services, "Ada")
+    bob = await person(server, services, "Bob")
+    admin = await person(server, services, "Root", "admin")
+    session = await start(server, ada)
+    token = str(session["token"])
+    async with server.client() as client:
+        assert (await client.get(f"/api/play/sessions/{token}", headers=bob.headers)).status_code == 404
+        assert (await client.post(f"/api/play/sessions/{token}/end", headers=bob.headers)).status_code == 404
+        assert (await client.get(f"/api/play/sessions/{token}")).status_code == 401
+        assert (await client.get("/api/play/sessions", headers=bob.headers)).json()["sessions"] == []
+        listed = (await client.get("/api/play/sessions", headers=admin.headers)).json()["sessions"]
+        assert [s["token"] for s in listed] == [token]
+        bad = await client.post("/api/play/sessions", json={"game_id": "zero"}, headers=ada.headers)
+        assert bad.status_code == 400 and "game_id" in bad.json()["error"]
+        missing = await client.post("/api/play/sessions", json={"game_id": 4242}, headers=ada.headers)
+        assert missing.status_code == 404
+    async with StreamClient.connect(server, token, bob) as intruder:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await intruder.receive(frames=1)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_NOT_FOUND
+        assert intruder.frames == []
+    async with server.client() as client:
+        ended = await client.post(f"/api/play/sessions/{token}/end", headers=admin.headers)
+        assert ended.status_code == 200
+
+
+@pytest.mark.slow
+async def test_children_play_only_granted_games(server: PlayServer, services: Services, roms: Path) -> None:
+    report = import_paths(services, [roms / "nes" / "test_buttons.nes"])
+    assert report.added == 1
+    game_id = int(services.db.query_one("SELECT id FROM games")["id"])  # type: ignore[index]
+    kid = await person(server, services, "Kid", "child")
+    async with server.client() as client:
+        refused = await client.post("/api/play/sessions", json={"game_id": game_id}, headers=kid.headers)
+        assert refused.status_code == 404
+        assert (await client.get(f"/play/game/{game_id}", headers=kid.headers)).status_code == 404
+    from treazr.auth.grants import set_grants
+
+    services.db.write(lambda conn: set_grants(conn, kid.user_id, ["nes"], []))
+    session = await start(server, kid, game_id)
+    assert session["platform"] == "nes" and session["started_from"] == "new"
+    async with StreamClient.connect(server, str(session["token"]), kid) as viewer:
+        await viewer.receive(frames=30)
+        assert viewer.frames[-1].rgb.shape == (240, 256, 3)
+
+
+@pytest.mark.slow
+async def test_reload_rejoins_end_writes_continue_and_history(server: PlayServer, services: Services) -> None:
+    ada = await person(server, services, "Ada")
+    first = await start(server, ada)
+    again = await start(server, ada)
+    assert again["token"] == first["token"]
+    token = str(first["token"])
+    async with StreamClient.connect(server, token, ada) as viewer:
+        await viewer.receive(frames=20)
+    async with StreamClient.connect(server, token, ada) as viewer:  # the page reloaded
+        await viewer.receive(frames=20)
+        assert viewer.frames[0].key
+        await viewer.command("save_state", slot=3)
+        await viewer.receive(until="saved")
+        await viewer.command("end")
+        with pytest.raises(websockets.ConnectionClosed):
+            await viewer.receive(until="never")
+        assert viewer.control_of("ended")
+    play_id = int(first["id"])  # type: ignore[call-overload]
+    kinds = [row["kind"] for row in services.db.query(
+        "SELECT kind FROM play_events WHERE session_id = ? ORDER BY id", (play_id,))]
+    assert kinds == ["started", "joined", "left", "joined", "state_saved", "state_saved", "left", "ended"]
+    slots = {row["slot"] for row in services.db.query("SELECT slot FROM save_states WHERE user_id = ?",
+                                                     (ada.user_id,))}
+    assert slots == {0, 3}  # slot 3 by request, 0 = Continue written at the end
+    resumed = await start(server, ada)
+    assert resumed["token"] != token and resumed["started_from"] == "continue"
+    with pytest.raises(Exception, match="append-only"):
+        services.db.execute("DELETE FROM play_events")
+
+
+@pytest.mark.slow
+async def test_idle_sessions_end_and_revoked_sign_ins_close_at_once(server: PlayServer, services: Services) -> None:
+    ada = await person(server, services, "Ada")
+    session = await start(server, ada)
+    token = str(session["token"])
+    play = server.manager.get(token)
+    async with StreamClient.connect(server, token, ada) as viewer:
+        await viewer.receive(frames=5)
+        sign_in = next(iter(play.viewers.values())).sign_in_session
+        services.revocations.publish({sign_in})  # from another thread, as auth's writer may
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await viewer.receive(until="never")
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_REVOKED
+    async with asyncio.timeout(10):
+        while play.viewers:
+            await asyncio.sleep(0.05)
+    assert play.no_viewer_since is not None
+    await server.run(server.manager.housekeep_once(play.no_viewer_since + 1))
+    assert token in server.manager.sessions  # not idle long enough yet
+    idle_s = services.settings.emulation.idle_timeout_min * 60
+    await server.run(server.manager.housekeep_once(play.no_viewer_since + idle_s))
+    assert token not in server.manager.sessions
+    reason = services.db.query_one("SELECT end_reason FROM play_sessions WHERE token = ?", (token,))
+    assert reason == {"end_reason": "nobody was watching"}
+    assert services.db.query_one("SELECT slot FROM save_states WHERE slot = 0") is not None
