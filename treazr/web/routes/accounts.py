@@ -42,6 +42,8 @@ def share_base(origin: str) -> str:
     return f"{parts.scheme}://{lan[0]}{port}"
 
 
+# The account functions take a sqlite3 connection so the CLI and the web share them; the few reads here
+# (device and user lists, the audit log) run on the writer thread too, which costs a queue hop, not a lock.
 def _db(request: Request[Any, Any, State]) -> Database:
     db: Database = request.app.state.services.db
     return db
