@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
     char *key;
     char *value;
+    int warned;
 } tzf_override;
 
 typedef struct {
@@ -326,10 +327,31 @@ static void set_options_v2(const struct retro_core_options_v2 *opts, const char 
         declare_from_values(d->key, d->desc, d->values, d->default_value);
 }
 
+static int value_declared(const tzf_option *opt, const char *value) {
+    size_t n = strlen(value);
+    for (const char *p = opt->values; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, value, n)) return 1;
+        p = bar ? bar + 1 : p + len;
+    }
+    return 0;
+}
+
+/* An override the core did not declare as a value is ignored (cores index tables by these strings
+ * and some crash on a value they do not know, as gambatte does on an unknown palette name). */
 static const char *option_value(const char *key) {
-    for (int i = 0; i < override_count; i++)
-        if (!strcmp(overrides[i].key, key)) return overrides[i].value;
     tzf_option *opt = find_option(key);
+    for (int i = 0; i < override_count; i++) {
+        if (strcmp(overrides[i].key, key)) continue;
+        if (!opt || !opt->values || !*opt->values || value_declared(opt, overrides[i].value)) return overrides[i].value;
+        if (!overrides[i].warned) {
+            overrides[i].warned = 1;
+            frontend_log(RETRO_LOG_WARN, "treazr: option %s=%s is not one of %s: using %s", key, overrides[i].value,
+                         opt->values, opt->default_value ? opt->default_value : "(none)");
+        }
+        break;
+    }
     return opt ? opt->default_value : NULL;
 }
 
@@ -552,6 +574,7 @@ EXPORT int tzf_set_option(const char *key, const char *value) {
             if (strcmp(overrides[i].value, value)) variables_updated = 1;
             free(overrides[i].value);
             overrides[i].value = strdup(value);
+            overrides[i].warned = 0;
             return 0;
         }
     }
@@ -561,6 +584,7 @@ EXPORT int tzf_set_option(const char *key, const char *value) {
     }
     overrides[override_count].key = strdup(key);
     overrides[override_count].value = strdup(value);
+    overrides[override_count].warned = 0;
     override_count++;
     variables_updated = 1;
     return 0;
