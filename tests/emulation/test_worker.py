@@ -7,10 +7,11 @@ import hashlib
 import struct
 from pathlib import Path
 
+import av
 import pytest
 
 from treazr.emulation.demo_strip import decode_strip
-from treazr.emulation.protocol import AudioPacket, Event, RawFrame
+from treazr.emulation.protocol import AudioPacket, Event, RawFrame, VideoPacket
 from treazr.emulation.worker import WorkerHandle, WorkerSpec
 from treazr.errors import CoreCrashed, InvalidContent, InvalidInput
 from treazr.paths import native_dir
@@ -93,6 +94,36 @@ async def test_streams_frames_from_a_debian_core(roms: Path, tmp_path: Path) -> 
     assert (frame.width, frame.height) == (160, 144)
     assert handle.core_name == "Gambatte"
     assert len({bytes(frame.array()[y, :, :3]) for y in range(144)}) > 1, "the picture is one flat colour"
+
+
+async def test_encoded_stream_decodes_back_to_the_frames(demo_core: str, tmp_path: Path) -> None:
+    handle = await WorkerHandle.start(demo_spec(demo_core, tmp_path, video={"chroma": "444", "bitrate_kbps": 3000}))
+    decoder = av.CodecContext.create("h264", "r")
+    configs: list[dict[str, object]] = []
+    packets: list[VideoPacket] = []
+    decoded: list[tuple[int, int]] = []
+    opus = 0
+    try:
+        async with asyncio.timeout(20):
+            while len(decoded) < 20:
+                message = await handle.recv()
+                if isinstance(message, Event) and message.name == "video_config":
+                    configs.append(message.data)
+                elif isinstance(message, VideoPacket):
+                    packets.append(message)
+                    for picture in decoder.decode(av.Packet(message.data)):
+                        decoded.append((message.frame_no, decode_strip(picture.to_ndarray(format="rgb24"))[0]))
+                    if len(packets) == 10:
+                        handle.request_keyframe()
+                elif isinstance(message, AudioPacket):
+                    opus += 1
+    finally:
+        await handle.stop()
+    assert (handle.info["video"], handle.info["audio"]) == ("h264", "opus")
+    assert len(configs) == 1 and str(configs[0]["codec"]).startswith("avc1.") and configs[0]["width"] == 256
+    assert packets[0].key and any(p.key for p in packets[10:])
+    assert all(counter == frame_no - 1 for frame_no, counter in decoded)
+    assert opus > 0
 
 
 async def test_input_reaches_the_core_and_shows_in_the_marker_strip(demo_core: str, tmp_path: Path) -> None:
