@@ -83,7 +83,7 @@ def test_same_content_in_two_places_is_one_game_with_two_files(services: Service
     report = import_paths(services, [tmp_path / "a", tmp_path / "b"])
     assert report.added == 2
     rows = services.db.query("SELECT DISTINCT game_id FROM files")
-    assert len(rows) == 1
+    assert [row["game_id"] for row in rows] == report.game_ids
 
 
 def test_bad_files_never_stop_an_import(services: Services, tmp_path: Path) -> None:

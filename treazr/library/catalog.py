@@ -28,6 +28,7 @@ class ApplyState:
     vanished: set[str] = field(default_factory=set)  # known paths under the roots that the walk did not find
     added: int = 0
     updated: int = 0
+    game_ids: list[int] = field(default_factory=list)  # the game of every file added or updated, in order
     now: str = ""  # one timestamp per batch
     has_dats: bool = False  # no DAT loaded: skip the hash look-ups (most libraries, and a fast path)
     by_sha256: dict[str, list[dict[str, Any]]] | None = None  # every file by content, loaded by the first batch
@@ -166,6 +167,7 @@ def apply_results(conn: sqlite3.Connection, results: list[JobResult], state: App
         group_game: int | None = None
         for probe in sorted(result.probes, key=lambda p: -p.size):
             game_id = _apply_probe(conn, probe, state, group_game, result.job.known)
+            state.game_ids.append(game_id)
             if probe.container:
                 group_game = game_id  # the ROMs of one archive are one (multi-file) game
         if result.members is not None:

@@ -47,6 +47,7 @@ class ImportReport:
     files: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
+    game_ids: list[int] = field(default_factory=list)  # games of the files added or updated (an upload's game)
 
     def as_json(self) -> dict[str, Any]:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "missing": self.missing,
@@ -229,6 +230,7 @@ def _keep_what_is_done(batches: _Batches) -> None:
 
 def _counted(report: ImportReport, state: ApplyState) -> ImportReport:
     report.added, report.updated = state.added, state.updated
+    report.game_ids = list(dict.fromkeys(state.game_ids))
     return report
 
 
