@@ -7,7 +7,7 @@
  * played (u32), zero (u32). A save RAM without the magic counts as empty.
  * States: retro_serialize writes the whole game state (fixed size, versioned); deterministic.
  * Option treazr_demo_fault = none|segfault|abort|hang makes the core fail on purpose at frame
- * treazr_demo_fault_frame (crash-handling tests); re-read on GET_VARIABLE_UPDATE.
+ * treazr_demo_fault_frame (crash-handling tests; one of FAULT_FRAMES below); re-read on GET_VARIABLE_UPDATE.
  *
  * MARKER STRIP (rows 0..15, read by treazr/emulation/demo_strip.py), blocks of 8x8 pixels:
  *   rows 0..7  : 32 blocks = the frame counter (u32, most significant bit first at x = 0);
@@ -21,6 +21,7 @@
  * 85 reads the strip in any channel order, through lossy video.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -141,26 +142,38 @@ static void maybe_fail(void) {
     }
 }
 
+/* fault frames a test may ask for: a frontend only passes on values the core declared */
+static const unsigned FAULT_FRAMES[] = {60, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 25, 30, 40, 45, 50, 90,
+                                        100, 120, 150, 180, 200, 240, 300, 500, 600, 1000, 1200, 1800, 3600};
+#define FAULT_FRAME_COUNT (sizeof FAULT_FRAMES / sizeof FAULT_FRAMES[0])
+
 static void declare_options(retro_environment_t cb) {
-    static struct retro_core_option_v2_definition defs[] = {
+    static char numbers[FAULT_FRAME_COUNT][8];
+    static char legacy_frames[FAULT_FRAME_COUNT * 6 + 32];
+    static struct retro_core_option_v2_definition defs[3] = {
         {"treazr_demo_fault", "Fault injection", NULL, "Make the core fail on purpose (for tests).", NULL, NULL,
          {{"none", NULL}, {"segfault", NULL}, {"abort", NULL}, {"hang", NULL}, {NULL, NULL}}, "none"},
         {"treazr_demo_fault_frame", "Fault at frame", NULL, "The frame at which the fault happens.", NULL, NULL,
-         {{"60", NULL}, {"1", NULL}, {"10", NULL}, {"30", NULL}, {"120", NULL}, {"300", NULL}, {"600", NULL},
-          {NULL, NULL}}, "60"},
+         {{NULL, NULL}}, "60"},
         {NULL, NULL, NULL, NULL, NULL, NULL, {{NULL, NULL}}, NULL},
     };
     static struct retro_core_options_v2 v2 = {NULL, defs};
-    static const struct retro_variable legacy[] = {
+    static struct retro_variable legacy[] = {
         {"treazr_demo_fault", "Fault injection; none|segfault|abort|hang"},
-        {"treazr_demo_fault_frame", "Fault at frame; 60|1|10|30|120|300|600"},
+        {"treazr_demo_fault_frame", legacy_frames},
         {NULL, NULL},
     };
+    size_t used = (size_t)snprintf(legacy_frames, sizeof legacy_frames, "Fault at frame; ");
+    for (size_t i = 0; i < FAULT_FRAME_COUNT; i++) {
+        snprintf(numbers[i], sizeof numbers[i], "%u", FAULT_FRAMES[i]);
+        defs[1].values[i].value = numbers[i];
+        used += (size_t)snprintf(legacy_frames + used, sizeof legacy_frames - used, "%s%s", i ? "|" : "", numbers[i]);
+    }
     unsigned version = 0;
     if (cb(RETRO_ENVIRONMENT_GET_CORE_OPTIONS_VERSION, &version) && version >= 2)
         cb(RETRO_ENVIRONMENT_SET_CORE_OPTIONS_V2, &v2);
     else
-        cb(RETRO_ENVIRONMENT_SET_VARIABLES, (void *)legacy);
+        cb(RETRO_ENVIRONMENT_SET_VARIABLES, legacy);
 }
 
 /* ------------------------------------------------------------------ drawing */

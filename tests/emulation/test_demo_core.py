@@ -1,0 +1,125 @@
+"""The demo core: no ROM, two players, sound, high score in save RAM, states, marker strip, faults."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.emulation.subprocesses import REPO, host_script, treazr, treazr_run
+from treazr.emulation.demo_strip import decode_strip
+
+UP, DOWN, A, START = 1 << 4, 1 << 5, 1 << 8, 1 << 3
+
+
+def test_strip_reports_frame_and_input_of_every_frame() -> None:
+    report = host_script("""
+import json
+from treazr.emulation.core import CoreHost
+from treazr.emulation.demo_strip import decode_strip
+from treazr.paths import native_dir
+host = CoreHost(native_dir() / 'treazr_demo_libretro.so')
+av = host.load_game(None)
+seen = []
+for frame in range(120):
+    host.set_input(0, (frame * 2654435761) & 0xFFFF)
+    host.set_input(1, (frame * 40503) & 0xFFFF)
+    host.run_frame()
+    seen.append(decode_strip(host.video_frame()))
+audio = host.take_audio()
+print(json.dumps({"seen": seen, "av": [av.fps, av.sample_rate, av.base_width, av.base_height],
+                  "audio": audio.shape, "peak": int(abs(audio).max()), "no_game": host.supports_no_game}))
+""")
+    assert report["av"] == [60.0, 48000.0, 256, 240]
+    assert report["no_game"] is True
+    assert report["audio"] == [120 * 800, 2]
+    assert report["peak"] > 0  # the ball hit a wall or a paddle: a beep
+    expected = [[f, (f * 2654435761) & 0xFFFF, (f * 40503) & 0xFFFF] for f in range(120)]
+    assert report["seen"] == expected
+
+
+def test_strip_survives_h264() -> None:
+    import av
+
+    frames = []
+    for n in range(12):
+        picture = np.zeros((240, 256, 3), np.uint8)
+        picture[20:] = np.random.default_rng(n).integers(0, 255, (220, 256, 3), dtype=np.uint8)  # busy game area
+        for bit in range(32):
+            if (n * 1234567 >> (31 - bit)) & 1:
+                picture[0:8, bit * 8:bit * 8 + 8] = 255
+        for bit in range(16):
+            if (0xA5C3 >> (15 - bit)) & 1:
+                picture[8:16, bit * 8:bit * 8 + 8] = (255, 255, 0)
+            if (0x0F0F >> (15 - bit)) & 1:
+                picture[8:16, 128 + bit * 8:136 + bit * 8] = (0, 255, 255)
+        frames.append(picture)
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 256, 240, "yuv420p"
+    encoder.options = {"crf": "40", "preset": "ultrafast"}  # harsh on purpose
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = []
+    for picture in [*frames, None]:
+        packets = encoder.encode(av.VideoFrame.from_ndarray(picture, format="rgb24") if picture is not None else None)
+        for packet in packets:
+            decoded += [f.to_ndarray(format="rgb24") for f in decoder.decode(packet)]
+    decoded += [f.to_ndarray(format="rgb24") for f in decoder.decode(None)]
+    assert [decode_strip(d) for d in decoded] == [((n * 1234567) & 0xFFFFFFFF, 0xA5C3, 0x0F0F) for n in range(12)]
+
+
+def test_high_score_lives_in_save_ram(tmp_path: Path) -> None:
+    data, save = tmp_path / "data", tmp_path / "demo.srm"
+    first = treazr_run(data, "--frames", "1500", "--save-ram", str(save))
+    assert first["core"] == "Treazr Demo" and first["save_ram_bytes"] == 16
+    ram = save.read_bytes()
+    played = int.from_bytes(ram[8:12], "little")
+    assert ram[:4] == b"TZD1" and played > 0
+    treazr_run(data, "--frames", "1500", "--save-ram", str(save))
+    assert int.from_bytes(save.read_bytes()[8:12], "little") > played  # counted on from the loaded save
+
+
+def test_runs_are_deterministic_and_states_resume_exactly(tmp_path: Path) -> None:
+    data, inputs, state = tmp_path / "data", tmp_path / "input.json", tmp_path / "demo.state"
+    inputs.write_text(json.dumps({"events": [[0, 0, UP], [40, 1, DOWN | A], [90, 0, 0], [150, 1, UP]]}))
+    one = treazr_run(data, "--frames", "200", "--input", str(inputs), "--frame-hashes")
+    two = treazr_run(data, "--frames", "200", "--input", str(inputs), "--frame-hashes")
+    assert one["frame_hashes"] == two["frame_hashes"] and one["audio_hash"] == two["audio_hash"]
+    treazr_run(data, "--frames", "120", "--input", str(inputs), "--save-state", str(state))
+    rest = tmp_path / "rest.json"
+    rest.write_text(json.dumps({"events": [[0, 0, 0], [0, 1, DOWN | A], [30, 1, UP]]}))
+    resumed = treazr_run(data, "--frames", "80", "--state", str(state), "--input", str(rest), "--frame-hashes")
+    assert resumed["frame_hashes"] == one["frame_hashes"][120:]
+
+
+def test_a_state_from_something_else_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.state"
+    junk.write_bytes(b"\x00" * 17)
+    done = treazr(tmp_path / "data", "run", "--frames", "5", "--state", str(junk))
+    assert done.returncode == 1 and "refused the state" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("fault", "died_by"), [("segfault", signal.SIGSEGV), ("abort", signal.SIGABRT)])
+def test_fault_option_makes_the_core_fail_at_the_frame(tmp_path: Path, fault: str, died_by: int) -> None:
+    done = treazr(tmp_path / "data", "run", "--frames", "30", "--frame-hashes", "--option",
+                  f"treazr_demo_fault={fault}", "--option", "treazr_demo_fault_frame=10")
+    assert done.returncode == -died_by
+    healthy = treazr(tmp_path / "data", "run", "--frames", "9", "--option", f"treazr_demo_fault={fault}",
+                     "--option", "treazr_demo_fault_frame=10")
+    assert healthy.returncode == 0, healthy.stderr
+
+
+def test_fault_option_can_hang_the_core(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "treazr", "--data-dir", str(tmp_path / "data"), "run", "--frames", "30",
+               "--option", "treazr_demo_fault=hang", "--option", "treazr_demo_fault_frame=5"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=4)
+    finally:
+        process.kill()
+        process.wait()
