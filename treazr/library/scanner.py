@@ -28,7 +28,8 @@ from treazr.library.store import ContentStore
 from treazr.library.walk import Known, walk_roots
 from treazr.services import Services
 
-__all__ = ["Identification", "ImportReport", "Progress", "hash_workers", "identify_file", "import_paths"]
+__all__ = ["Identification", "ImportReport", "Progress", "archive_limits", "hash_workers", "identify_file",
+           "import_paths"]
 
 Identification = Probe
 
@@ -170,6 +171,26 @@ def _check_platform(platform: str | None) -> str | None:
     return slug
 
 
+def archive_limits(services: Services) -> ArchiveLimits:
+    library = services.settings.library
+    return ArchiveLimits(library.archive_max_ratio, library.archive_max_total_mb << 20)
+
+
+def _ticker(progress: Progress | None, total_files: int, unchanged: int, total_bytes: int) -> Callable[[int], None]:
+    """Counts finished files and bytes, and tells ``progress`` (at once, and after every file)."""
+    done = [unchanged, 0]
+
+    def tick(size: int) -> None:
+        done[0] += 1
+        done[1] += size
+        if progress is not None:
+            progress(done[0], total_files, done[1], total_bytes)
+
+    if progress is not None:
+        progress(unchanged, total_files, 0, total_bytes)
+    return tick
+
+
 def import_paths(services: Services, paths: Iterable[str | os.PathLike[str]], *, copy: bool = False,
                  platform: str | None = None, dats: Iterable[str | os.PathLike[str]] = (), dry_run: bool = False,
                  progress: Progress | None = None) -> ImportReport:
@@ -184,20 +205,9 @@ def import_paths(services: Services, paths: Iterable[str | os.PathLike[str]], *,
     report.unchanged = walk.unchanged
     report.files = len(walk.jobs) + walk.unchanged
     state = ApplyState(vanished=set(walk.vanished))
-    limits = ArchiveLimits(services.settings.library.archive_max_ratio,
-                           services.settings.library.archive_max_total_mb << 20)
-    options = ProbeOptions(forced, ContentStore(services.data.content) if copy and not dry_run else None, limits)
-    total_bytes = sum(job.size for job in walk.jobs)
-    done = [walk.unchanged, 0]
-
-    def tick(size: int) -> None:
-        done[0] += 1
-        done[1] += size
-        if progress is not None:
-            progress(done[0], report.files, done[1], total_bytes)
-
-    if progress is not None:
-        progress(done[0], report.files, 0, total_bytes)
+    options = ProbeOptions(forced, ContentStore(services.data.content) if copy and not dry_run else None,
+                           archive_limits(services))
+    tick = _ticker(progress, report.files, walk.unchanged, sum(job.size for job in walk.jobs))
     run_id = None if dry_run else _record_run(services, [str(r) for r in roots], None, None, "running")
     batches = _Batches(services, state, dry_run)
     if walk.revived and not dry_run:

@@ -13,6 +13,7 @@ from typing import Any
 from treazr.errors import TreazrError
 from treazr.library.archives import ArchiveLimits, Member
 from treazr.library.hashing import Hashes, MultiHash, hash_stream
+from treazr.library.scanner import archive_limits
 from treazr.services import Services
 
 __all__ = ["VerifyReport", "verify_library"]
@@ -84,8 +85,7 @@ def verify_library(services: Services, progress: Callable[[int, int], None] | No
     for row in rows:
         key = (row["container"], row["container"]) if row["container"] else (None, row["path"])
         groups.setdefault(key, []).append(row)
-    limits = ArchiveLimits(services.settings.library.archive_max_ratio,
-                           services.settings.library.archive_max_total_mb << 20)
+    limits = archive_limits(services)
     paths = {row["id"]: row["path"] for row in rows}
     report, done, outcomes = VerifyReport(), 0, []
     workers = services.settings.library.hash_workers or len(os.sched_getaffinity(0))
