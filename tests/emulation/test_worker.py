@@ -208,10 +208,11 @@ async def test_a_hung_core_is_killed_after_the_hang_timeout(demo_core: str, tmp_
 
 async def test_a_crash_keeps_the_save_ram_of_the_last_flush(demo_core: str, tmp_path: Path) -> None:
     srm = tmp_path / "saves" / "1.srm"
-    # the demo core records a point at frame 118 and the next one at frame 391; it crashes at 150
+    # the demo core records a point at frame 118 and the next one at frame 391; it crashes at 300
     spec = demo_spec(demo_core, tmp_path, save_ram_path=str(srm),
-                     options={"treazr_demo_fault": "segfault", "treazr_demo_fault_frame": "150"})
+                     options={"treazr_demo_fault": "segfault", "treazr_demo_fault_frame": "300"})
     handle = await WorkerHandle.start(spec)
+    handle.fast_forward(True)
     async with asyncio.timeout(30):
         await frame_at_least(handle, 125)
         assert await handle.flush_save_ram() is True
