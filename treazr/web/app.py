@@ -11,10 +11,13 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from prometheus_client import CollectorRegistry
 
+from treazr import __version__
 from treazr.auth.sessions import watch_ended_sessions
 from treazr.paths import assets_dir
 from treazr.services import Services
@@ -29,10 +32,10 @@ __all__ = ["create_app"]
 
 def _route_handlers() -> list[Any]:
     from treazr.web import assets
-    from treazr.web.routes import admin, auth, health, library, pages, play
+    from treazr.web.routes import admin, auth, health, history, library, pages, play, saves, uploads
 
     handlers: list[Any] = []
-    for module in (assets, health, auth, library, play, pages, admin):
+    for module in (assets, health, auth, library, play, pages, admin, saves, history, uploads):
         handlers.extend(module.ROUTES)
     return handlers
 
@@ -80,5 +83,9 @@ def create_app(services: Services) -> Litestar:
         template_config=template_config,
         request_max_body_size=services.settings.server.max_request_kb * 1024,
         response_cache_config=ResponseCacheConfig(),
+        # The API description for signed-in users only (the auth middleware guards it like any route);
+        # JSON/YAML only, since the HTML viewers load scripts from CDNs that the CSP forbids.
+        openapi_config=OpenAPIConfig(title="Treazr", version=__version__, path="/schema",
+                                     render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()]),
         debug=False,
     )

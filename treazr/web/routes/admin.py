@@ -1,9 +1,237 @@
-"""Admin routes (filled in by the issue that owns them)."""
+"""Administration: the admin pages (users, library, cores, server, history) and their JSON routes.
+
+Users, devices, invites, grants and the audit log are A's JSON routes (``treazr.web.routes.accounts``);
+the pages here call them. Everything in this module is admin-only.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ROUTES"]
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.params import JSONBody
+from litestar.response import Template
 
-ROUTES: list[Any] = []
+from treazr import __version__
+from treazr.errors import Conflict, InvalidInput, TreazrError
+from treazr.library.repository import stats
+from treazr.library.scanner import import_paths
+from treazr.services import Services
+from treazr.web.playtime import household, user_sessions
+from treazr.web.routes._common import services_of
+from treazr.web.routes.library import visible_collections
+from treazr.web.routes.play import play_manager
+from treazr.web.security import admin_only, current_user
+
+__all__ = ["ROUTES", "RescanJob", "known_roots"]
+
+
+@dataclass
+class RescanJob:
+    """One library rescan running in a worker thread; the admin page polls its progress."""
+
+    paths: list[str]
+    state: str = "running"  # running | done | failed
+    files_done: int = 0
+    files_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    report: dict[str, Any] | None = None
+    error: str | None = None
+
+    def progress(self, files_done: int, files_total: int, bytes_done: int, bytes_total: int) -> None:
+        self.files_done, self.files_total, self.bytes_done, self.bytes_total = (files_done, files_total, bytes_done,
+                                                                                bytes_total)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def known_roots(services: Services) -> list[str]:
+    """Folders to rescan: the configured roots, every folder imported before, and the uploads."""
+    roots = list(services.settings.library.roots)
+    uploads = services.data.uploads
+    for row in services.db.query("SELECT paths FROM imports ORDER BY id"):
+        for path in json.loads(row["paths"] or "[]"):
+            if not Path(path).is_relative_to(uploads):
+                roots.append(path)
+    if (uploads / "library").is_dir():
+        roots.append(str(uploads / "library"))
+    return [p for p in dict.fromkeys(roots) if Path(p).expanduser().exists()]
+
+
+def _job(request: Request[Any, Any, State]) -> RescanJob | None:
+    job: RescanJob | None = request.app.state.get("rescan_job")
+    return job
+
+
+async def _run(services: Services, job: RescanJob, dats: list[str]) -> None:
+    try:
+        report = await asyncio.to_thread(import_paths, services, job.paths, dats=dats, progress=job.progress)
+        job.report, job.state = report.as_json(), "done"
+    except TreazrError as error:
+        job.error, job.state = str(error), "failed"
+    except Exception as error:
+        job.error, job.state = f"the rescan failed: {error}", "failed"
+    finally:
+        job.finished = time.time()
+
+
+@post("/api/admin/library/rescan", guards=[admin_only], status_code=202)
+async def start_rescan(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """Admins: import or rescan folders (``paths``; default every known root) and DATs (``dats``)."""
+    services = services_of(request)
+    running = _job(request)
+    if running and running.state == "running":
+        raise Conflict("a rescan is already running")
+    paths = data.get("paths") if isinstance(data, dict) else None
+    dats = (data.get("dats") if isinstance(data, dict) else None) or []
+    paths = paths or known_roots(services)
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        raise InvalidInput("paths must be a list of folders on the server")
+    if not isinstance(dats, list) or not all(isinstance(p, str) and p for p in dats):
+        raise InvalidInput("dats must be a list of DAT files on the server")
+    if not paths:
+        raise InvalidInput("there is nothing to rescan yet: give a folder to import")
+    for path in [*paths, *dats]:
+        if not Path(path).expanduser().exists():
+            raise InvalidInput(f"{path} does not exist on the server")
+    job = RescanJob(paths=[str(Path(p).expanduser()) for p in paths])
+    request.app.state.rescan_job = job
+    task = asyncio.create_task(_run(services, job, dats), name="treazr-rescan")
+    request.app.state.rescan_task = task  # keep a reference so the task is not collected mid-run
+    return {"job": job.as_json()}
+
+
+@get("/api/admin/library/rescan", guards=[admin_only])
+async def rescan_status(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Admins: the progress of the current (or last) rescan."""
+    job = _job(request)
+    return {"job": job.as_json() if job else None}
+
+
+async def library_overview(services: Services) -> dict[str, Any]:
+    summary = await asyncio.to_thread(stats, services.db)
+    missing = await services.db.aquery(
+        "SELECT f.id, f.path, f.game_id, g.title, g.platform FROM files f JOIN games g ON g.id = f.game_id"
+        " WHERE f.missing = 1 ORDER BY f.path LIMIT 500")
+    dats = await services.db.aquery("SELECT id, name, description, version, format, entries, loaded_at FROM dat_files"
+                                    " ORDER BY name")
+    imports = await services.db.aquery("SELECT id, started_at, finished_at, status, paths, added, updated, unchanged,"
+                                       " missing, failed FROM imports ORDER BY id DESC LIMIT 10")
+    for row in imports:
+        row["paths"] = json.loads(row["paths"] or "[]")
+    return {"stats": summary, "roots": await asyncio.to_thread(known_roots, services), "missing_files": missing,
+            "dats": dats, "imports": imports}
+
+
+@get("/api/admin/library", guards=[admin_only])
+async def library_api(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Admins: library counts, the folders it reads, missing files, DATs and recent imports."""
+    return await library_overview(services_of(request))
+
+
+async def cores_overview(services: Services) -> dict[str, Any]:
+    return await asyncio.to_thread(lambda: services.cores.as_dict())
+
+
+@get("/api/admin/cores", guards=[admin_only])
+async def cores_api(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Admins: every core found, which platforms are playable, and the BIOS files' status."""
+    return await cores_overview(services_of(request))
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _disk(services: Services) -> dict[str, Any]:
+    data = services.data
+    usage = shutil.disk_usage(data.root)
+    folders = {name: _folder_bytes(getattr(data, name)) for name in
+               ("content", "uploads", "saves", "states", "thumbnails", "logs", "tmp")}
+    folders["database"] = sum(p.stat().st_size for p in data.root.glob("treazr.db*") if p.is_file())
+    return {"total": usage.total, "used": usage.used, "free": usage.free, "folders": folders,
+            "data_dir": str(data.root)}
+
+
+async def server_overview(request: Request[Any, Any, State]) -> dict[str, Any]:
+    services = services_of(request)
+    sessions = []
+    for session in play_manager(request.app).visible_to(current_user(request)):
+        described = session.describe()
+        described["viewer_list"] = [{"user": v.user_name, "user_id": v.user_id, "device_id": v.device_id,
+                                     "ports": v.ports, "frames_sent": v.counters.frames_sent,
+                                     "frames_dropped": v.counters.frames_dropped}
+                                    for v in session.viewers.values()]
+        sessions.append(described)
+    return {"health": {"version": __version__, "database": "ok" if services.db.check() else "error",
+                       "uptime_s": round(time.monotonic() - request.app.state.started_monotonic, 1)},
+            "sessions": sessions, "disk": await asyncio.to_thread(_disk, services)}
+
+
+@get("/api/admin/server", guards=[admin_only])
+async def server_api(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Admins: health, running sessions with their viewers, and disk use."""
+    return await server_overview(request)
+
+
+def _page(name: str, request: Request[Any, Any, State], **context: Any) -> Template:
+    return Template(template_name=f"admin/{name}.html",
+                    context={"me": current_user(request), "nav": "admin", "section": name, **context})
+
+
+@get("/admin", guards=[admin_only])
+async def admin_users_page(request: Request[Any, Any, State]) -> Template:
+    """Admins: people (add, invite with link and QR, devices, revoke) and children's grants."""
+    from treazr.library.platforms import PLATFORMS
+
+    return _page("users", request, platforms=PLATFORMS,
+                 collections=await visible_collections(request, current_user(request)))
+
+
+@get("/admin/library", guards=[admin_only])
+async def admin_library_page(request: Request[Any, Any, State]) -> Template:
+    """Admins: the library's folders, rescan with progress, missing files, DATs and collections."""
+    return _page("library", request, collections=await visible_collections(request, current_user(request)),
+                 **await library_overview(services_of(request)))
+
+
+@get("/admin/cores", guards=[admin_only])
+async def admin_cores_page(request: Request[Any, Any, State]) -> Template:
+    """Admins: the cores, what is playable, and BIOS status."""
+    return _page("cores", request, **await cores_overview(services_of(request)))
+
+
+@get("/admin/server", guards=[admin_only])
+async def admin_server_page(request: Request[Any, Any, State]) -> Template:
+    """Admins: health, running sessions and their viewers, disk use and the audit log."""
+    return _page("server", request, **await server_overview(request))
+
+
+@get("/admin/history", guards=[admin_only])
+async def admin_history_page(request: Request[Any, Any, State]) -> Template:
+    """Admins: the household's play time and recent sessions."""
+    db = services_of(request).db
+    return _page("history", request, people=await household(db), sessions=await user_sessions(db, None, 200))
+
+
+ROUTES: list[Any] = [start_rescan, rescan_status, library_api, cores_api, server_api, admin_users_page,
+                     admin_library_page, admin_cores_page, admin_server_page, admin_history_page]

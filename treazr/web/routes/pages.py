@@ -1,19 +1,83 @@
-"""Pages rendered on the server."""
+"""Pages rendered on the server: the home screen (the library) and a game's page.
+
+The home grid's first page is rendered here, so it shows without waiting for script; ``home.js``
+then takes over filtering, searching, sorting and paging through the JSON API.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import get
+from litestar import Request, get
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-__all__ = ["ROUTES"]
+from treazr.errors import InvalidInput
+from treazr.library.platforms import PLATFORMS
+from treazr.services import Services
+from treazr.web.browse import SORTS, GameQuery, continue_row, game_detail, list_games, platform_counts
+from treazr.web.routes._common import services_of, user_and_services
+from treazr.web.routes.library import visible_collections
+from treazr.web.routes.play import play_manager
+from treazr.web.routes.saves import my_saves
+from treazr.web.security import AuthUser
+
+__all__ = ["ROUTES", "running_sessions"]
 
 
-@get("/", sync_to_thread=False, opt={"public": True})
-def start_page() -> Template:
-    """Anyone: the start page (the library once signed in)."""
-    return Template(template_name="start.html")
+async def running_sessions(request: Request[Any, Any, State], user: AuthUser) -> list[dict[str, Any]]:
+    """Games running in the house: who plays what (a child only sees games they may see); ``url`` only
+    for the sessions this user may open (their own, or any for an admin)."""
+    from treazr.auth.grants import can_see_game
+
+    services: Services = services_of(request)
+    out = []
+    for session in play_manager(request.app).sessions.values():
+        if session.ended.is_set():
+            continue
+        info = session.info
+        if user.role == "child" and info.owner_id != user.user_id and not await can_see_game(
+                services.db, user, info.game_id):
+            continue
+        mine = user.is_admin or info.owner_id == user.user_id
+        out.append({"title": info.title, "platform": info.platform, "game_id": info.game_id, "owner": info.owner_name,
+                    "viewers": len(session.viewers), "started_at": info.started_at,
+                    "url": f"/play/{info.token}" if mine else None})
+    return out
 
 
-ROUTES: list[Any] = [start_page]
+@get("/", opt={"public": True})
+async def home_page(request: Request[Any, Any, State], platform: FromQuery[str | None] = None,
+                    q: FromQuery[str | None] = None, sort: FromQuery[str] = "title", page: FromQuery[int] = 1,
+                    favourites: FromQuery[bool] = False, collection: FromQuery[int | None] = None) -> Template:
+    """Anyone: the home screen for a signed-in user (the library); a welcome and sign-in link otherwise."""
+    user = request.scope.get("user")
+    if not isinstance(user, AuthUser):
+        return Template(template_name="start.html")
+    services = services_of(request)
+    try:
+        query = GameQuery(platform or None, q, sort if sort in SORTS else "title", max(page, 1), 48, favourites,
+                          collection)
+    except InvalidInput:
+        query = GameQuery()
+    listing = await list_games(services, user, query)
+    return Template(template_name="home.html", context={
+        "me": user, "nav": "home", "listing": listing, "query": query, "sorts": SORTS,
+        "continue_row": await continue_row(services, user), "sessions": await running_sessions(request, user),
+        "platforms": await platform_counts(services.db, user),
+        "collections": await visible_collections(request, user)})
+
+
+@get("/games/{game_id:int}")
+async def game_page(request: Request[Any, Any, State], game_id: FromPath[int]) -> Template:
+    """Any signed-in user, for a game they may see: its page (details, files, core, your saves, Play)."""
+    user, services = user_and_services(request)
+    game = await game_detail(services, user, game_id)
+    collections = await visible_collections(request, user) if user.is_admin else []
+    return Template(template_name="game.html", context={
+        "me": user, "nav": "home", "game": game, "saves": await my_saves(services, user, game_id),
+        "all_collections": collections, "platforms": PLATFORMS})
+
+
+ROUTES: list[Any] = [home_page, game_page]

@@ -1,0 +1,88 @@
+// The home grid: filtering, searching, sorting and paging through /api/games without reloading.
+
+import { api, el } from "/static/app.js";
+
+const form = document.getElementById("filters");
+const grid = document.getElementById("game-grid");
+const count = document.getElementById("result-count");
+const pager = document.getElementById("pager");
+const search = document.getElementById("q");
+let page = Number(pager?.dataset.page || 1);
+let generation = 0;
+
+function params() {
+  const data = new FormData(form);
+  const out = new URLSearchParams();
+  for (const [key, value] of data) if (value) out.set(key, value);
+  if (page > 1) out.set("page", String(page));
+  return out;
+}
+
+function card(game) {
+  const cover = el("span", { class: "cover", dataset: { platform: game.platform } },
+    game.cover_url ? el("img", { src: game.cover_url, alt: "", loading: "lazy", decoding: "async" })
+      : el("span", { class: "cover-fallback", "aria-hidden": "true", text: game.title.slice(0, 2) }));
+  const meta = el("span", { class: "game-meta", text: game.platform_name + (game.region ? ` · ${game.region}` : "") });
+  if (game.favourite) meta.append(" ", el("span", { class: "star", "aria-label": "favourite", text: "★" }));
+  return el("li", { class: "game-card" },
+    el("a", { href: game.url, "data-nav": true }, cover, el("span", { class: "game-title", text: game.title }), meta));
+}
+
+function renderPager(result) {
+  const link = (label, target, rel) => {
+    const a = el("a", { class: "button secondary", rel, href: `?${new URLSearchParams({ ...Object.fromEntries(params()), page: target })}`,
+                        "data-nav": true, text: label });
+    a.addEventListener("click", (event) => {
+      event.preventDefault();
+      page = target;
+      refresh(true);
+    });
+    return a;
+  };
+  pager.replaceChildren(
+    ...(result.page > 1 ? [link("Previous", result.page - 1, "prev")] : []),
+    el("span", { text: `Page ${result.page} of ${result.pages}` }),
+    ...(result.page < result.pages ? [link("Next", result.page + 1, "next")] : []));
+}
+
+async function refresh(scroll = false) {
+  const mine = ++generation;
+  const query = params();
+  try {
+    const result = await api(`/api/games?${query}`);
+    if (mine !== generation) return; // a newer search already answered
+    grid.replaceChildren(...result.games.map(card));
+    document.getElementById("empty")?.remove();
+    count.textContent = `${result.total} game${result.total === 1 ? "" : "s"}`;
+    if (!result.games.length) count.textContent = "No games match.";
+    renderPager(result);
+    history.replaceState(null, "", query.toString() ? `/?${query}` : "/");
+    if (scroll) document.getElementById("library-heading").scrollIntoView({ block: "start" });
+  } catch (error) {
+    count.textContent = error.message;
+  }
+}
+
+let timer = 0;
+search.addEventListener("input", () => {
+  clearTimeout(timer);
+  page = 1;
+  timer = setTimeout(() => refresh(), 200);
+});
+form.addEventListener("change", (event) => {
+  if (event.target === search) return;
+  page = 1;
+  refresh();
+});
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  page = 1;
+  refresh();
+});
+for (const a of pager.querySelectorAll("a")) {
+  a.addEventListener("click", (event) => {
+    event.preventDefault();
+    page = Number(new URLSearchParams(a.search).get("page") || 1);
+    refresh(true);
+  });
+}

@@ -1,0 +1,36 @@
+"""Small helpers the web app's route modules share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+from treazr.errors import InvalidInput, PermissionDenied
+from treazr.services import Services
+from treazr.web.security import AuthUser, current_user
+
+__all__ = ["check_may_upload", "int_list", "services_of", "user_and_services"]
+
+
+def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    services: Services = connection.app.state.services
+    return services
+
+
+def user_and_services(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[AuthUser, Services]:
+    return current_user(connection), services_of(connection)
+
+
+def check_may_upload(user: AuthUser, services: Services) -> None:
+    """Admins always; members when ``library.member_uploads``; children never."""
+    if user.role == "child":
+        raise PermissionDenied("Ask a grown-up: children's accounts cannot upload.")
+    if user.role == "member" and not services.settings.library.member_uploads:
+        raise PermissionDenied("Only admins may upload games on this Treazr.")
+
+
+def int_list(value: Any, what: str) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise InvalidInput(f"{what} must be a list of ids")
+    return list(value)

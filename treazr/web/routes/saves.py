@@ -1,0 +1,124 @@
+"""Your save RAM and save states for one game: list, thumbnails, download, delete, and ``.srm`` upload.
+
+Who may do what: every route works on the signed-in user's own files only (the user id comes from the
+session, never from the request), for a game they may see; someone else's state is simply not there
+(404). Children may look at and download their saves but not delete or replace them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response, delete, get, put
+from litestar.datastructures import State
+from litestar.params import FromPath
+
+from treazr.emulation.saves import MAX_SAVE_RAM, import_srm, read_save_ram, save_ram_info
+from treazr.emulation.states import CONTINUE_SLOT, delete_state, get_state, list_states
+from treazr.errors import Conflict, InvalidContent, NotFound
+from treazr.services import Services
+from treazr.web.browse import visible_or_404
+from treazr.web.playtime import play_stats
+from treazr.web.routes._common import user_and_services
+from treazr.web.routes.play import play_manager
+from treazr.web.security import AuthUser, members_only
+
+__all__ = ["ROUTES", "my_saves"]
+
+
+def _state_json(game_id: int, state: Any) -> dict[str, Any]:
+    base = f"/api/games/{game_id}/states/{state.slot}"
+    return {"slot": state.slot, "label": state.label, "size": state.size, "frame_no": state.frame_no,
+            "core_name": state.core_name, "core_version": state.core_version, "created_at": state.created_at,
+            "thumbnail_url": f"{base}/thumbnail" if state.thumbnail and Path(state.thumbnail).is_file() else None,
+            "download_url": f"{base}/download"}
+
+
+async def my_saves(services: Services, user: AuthUser, game_id: int) -> dict[str, Any]:
+    """The user's states, save RAM, play time and last played for one game."""
+    states = [_state_json(game_id, s) for s in list_states(services, user.user_id, game_id) if Path(s.path).is_file()]
+    srm = save_ram_info(services, user.user_id, game_id)
+    stats = (await play_stats(services.db, user.user_id, game_id)).get(game_id, {})
+    return {"states": states, "continue": next((s for s in states if s["slot"] == CONTINUE_SLOT), None),
+            "save_ram": {"size": srm["size"], "updated_at": srm["updated_at"], "sha256": srm["sha256"],
+                         "download_url": f"/api/games/{game_id}/srm"} if srm else None,
+            "play_seconds": stats.get("seconds", 0.0), "last_played": stats.get("last_played")}
+
+
+@get("/api/games/{game_id:int}/saves")
+async def saves(request: Request[Any, Any, State], game_id: FromPath[int]) -> dict[str, Any]:
+    """Any signed-in user, for a game they may see: their own states, save RAM and play time."""
+    user, services = user_and_services(request)
+    await visible_or_404(services.db, user, game_id)
+    return await my_saves(services, user, game_id)
+
+
+async def _my_state(request: Request[Any, Any, State], game_id: int, slot: int) -> Any:
+    user, services = user_and_services(request)
+    await visible_or_404(services.db, user, game_id)
+    return get_state(services, user.user_id, game_id, slot)
+
+
+@get("/api/games/{game_id:int}/states/{slot:int}/thumbnail")
+async def state_thumbnail(request: Request[Any, Any, State], game_id: FromPath[int],
+                          slot: FromPath[int]) -> Response[bytes]:
+    """Any signed-in user: the screenshot of one of their own states."""
+    state = await _my_state(request, game_id, slot)
+    if not state.thumbnail or not Path(state.thumbnail).is_file():
+        raise NotFound("this state has no picture")
+    return Response(Path(state.thumbnail).read_bytes(), media_type="image/png",
+                    headers={"Cache-Control": "private, no-cache"})
+
+
+@get("/api/games/{game_id:int}/states/{slot:int}/download")
+async def state_download(request: Request[Any, Any, State], game_id: FromPath[int],
+                         slot: FromPath[int]) -> Response[bytes]:
+    """Any signed-in user: download one of their own state files (RetroArch-style ``.state``)."""
+    state = await _my_state(request, game_id, slot)
+    name = f"game{game_id}-{'continue' if slot == CONTINUE_SLOT else f'slot{slot}'}.state"
+    return Response(Path(state.path).read_bytes(), media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@delete("/api/games/{game_id:int}/states/{slot:int}", guards=[members_only], status_code=200)
+async def state_delete(request: Request[Any, Any, State], game_id: FromPath[int],
+                       slot: FromPath[int]) -> dict[str, Any]:
+    """Admins and members: delete one of their own states (children cannot delete)."""
+    user, services = user_and_services(request)
+    await _my_state(request, game_id, slot)
+    delete_state(services, user.user_id, game_id, slot)
+    return {"deleted": slot}
+
+
+@get("/api/games/{game_id:int}/srm")
+async def srm_download(request: Request[Any, Any, State], game_id: FromPath[int]) -> Response[bytes]:
+    """Any signed-in user: their own battery save for a game, as a RetroArch ``.srm``."""
+    user, services = user_and_services(request)
+    game = await visible_or_404(services.db, user, game_id)
+    data = read_save_ram(services.data, user.user_id, game_id)
+    if data is None:
+        raise NotFound("there is no save for this game yet")
+    safe = "".join(ch if ch.isalnum() or ch in " -_()" else "_" for ch in game["title"]).strip() or f"game{game_id}"
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{safe}.srm"'})
+
+
+@put("/api/games/{game_id:int}/srm", guards=[members_only], status_code=200,
+     request_max_body_size=MAX_SAVE_RAM + 1)
+async def srm_upload(request: Request[Any, Any, State], game_id: FromPath[int]) -> dict[str, Any]:
+    """Admins and members: replace their own battery save with a RetroArch ``.srm`` (the raw body)."""
+    user, services = user_and_services(request)
+    await visible_or_404(services.db, user, game_id)
+    running = [s for s in play_manager(request.app).visible_to(user)
+               if s.info.owner_id == user.user_id and s.info.game_id == game_id]
+    if running:
+        raise Conflict("this game is running; end it first, or its next save would overwrite the upload")
+    body = await request.body()
+    if not body:
+        raise InvalidContent("the save file is empty")
+    import_srm(services, user.user_id, game_id, body)
+    return await my_saves(services, user, game_id)
+
+
+ROUTES: list[Any] = [saves, state_thumbnail, state_download, state_delete, srm_download, srm_upload]
