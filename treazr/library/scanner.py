@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,35 +119,63 @@ class _Batches:
             self.in_flight = None
 
 
+class _HashPool:
+    """Worker threads taking jobs from one shared iterator; results come back on a queue.
+
+    Lighter than one future per file, which matters with tens of thousands of small ROMs.
+    """
+
+    def __init__(self, jobs: Iterable[Job], options: ProbeOptions, workers: int) -> None:
+        self._jobs, self._options = iter(jobs), options
+        self._lock = threading.Lock()
+        self._results: queue.SimpleQueue[JobResult | BaseException | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._work, name=f"treazr-hash-{index}", daemon=True)
+                         for index in range(workers)]
+
+    def _next(self) -> Job | None:
+        with self._lock:
+            return next(self._jobs, None)
+
+    def _work(self) -> None:
+        while not self._stop.is_set() and (job := self._next()) is not None:
+            try:
+                self._results.put(run_job(job, self._options))
+            except BaseException as error:  # a bug, not a bad file (those are failures): stop the import
+                self._results.put(error)
+                break
+        self._results.put(None)
+
+    def __enter__(self) -> _HashPool:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()  # on Ctrl-C the workers finish the file they are reading, then stop
+        for thread in self._threads:
+            thread.join()
+
+    def results(self) -> Iterator[JobResult]:
+        running = len(self._threads)
+        while running:
+            item = self._results.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+
+
 def _run_jobs(jobs: Sequence[Job], options: ProbeOptions, workers: int, batches: _Batches,
               report: ImportReport, tick: Callable[[int], None]) -> None:
-    window = workers * 8
-    queue = iter(jobs)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="treazr-hash") as pool:
-        running: set[Future[JobResult]] = set()
-        try:
-            for job in queue:
-                running.add(pool.submit(run_job, job, options))
-                if len(running) >= window:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    _collect(done, batches, report, tick)
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                _collect(done, batches, report, tick)
-        except BaseException:
-            for future in running:
-                future.cancel()
-            raise
-
-
-def _collect(done: Iterable[Future[JobResult]], batches: _Batches, report: ImportReport,
-             tick: Callable[[int], None]) -> None:
-    for future in done:
-        result = future.result()
-        report.failed.extend(result.failures)
-        report.bytes_read += result.job.size
-        batches.add(result)
-        tick(result.job.size)
+    with _HashPool(jobs, options, workers) as pool:
+        for result in pool.results():
+            report.failed.extend(result.failures)
+            report.bytes_read += result.job.size
+            batches.add(result)
+            tick(result.job.size)
 
 
 def _record_run(services: Services, paths: list[str], report: ImportReport | None, run_id: int | None,
