@@ -123,3 +123,26 @@ async def test_a_state_from_another_core_is_refused_and_the_session_goes_on(serv
     finally:
         await handle.stop()
     assert handle.error is None
+
+
+async def test_end_session_writes_continue_and_the_save(services: Services) -> None:
+    from treazr.emulation.launch import end_session
+    from treazr.emulation.saves import save_ram_info
+
+    handle = await start_demo(services)
+    handle.fast_forward(True)
+    async with asyncio.timeout(30):
+        await next_frame(handle, after=130)  # a point has been played: save RAM changed
+        state = await end_session(services, handle, user_id=USER, game_id=GAME)
+    assert handle.error is None and not handle.running
+    assert state is not None and state.slot == states.CONTINUE_SLOT
+    info = save_ram_info(services, USER, GAME)
+    assert info is not None and info["size"] == 16 and info["core_name"] == "Treazr Demo"
+    resumed = await start_demo(services)
+    try:
+        assert resumed.info["save_ram_loaded"] == 16
+        async with asyncio.timeout(30):
+            first = await next_frame(resumed)
+    finally:
+        await resumed.stop()
+    assert decode_strip(first.array())[0] == state.frame_no

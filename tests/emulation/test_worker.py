@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
 import struct
+import sys
 from pathlib import Path
 
 import av
@@ -251,6 +254,61 @@ async def test_save_ram_is_flushed_on_pause_and_on_stop_and_loaded_again(demo_co
             await asyncio.sleep(0.02)
     await second.stop()
     assert demo_save(srm.read_bytes())[2] >= 2
+
+
+async def test_changed_save_ram_is_flushed_on_its_own(demo_core: str, tmp_path: Path) -> None:
+    srm = tmp_path / "1.srm"
+    handle = await WorkerHandle.start(demo_spec(demo_core, tmp_path, save_ram_path=str(srm), saveram_flush_s=0.5))
+    handle.fast_forward(True)
+    try:
+        async with asyncio.timeout(30):
+            while not (isinstance(m := await handle.recv(), Event) and m.name == "save_ram_flushed"):
+                pass
+            assert m.data["size"] == 16 and m.data["frame_no"] >= 118
+            assert demo_save(srm.read_bytes())[2] >= 1  # on disk before the event was sent
+    finally:
+        await handle.stop()
+
+
+PARENT = """
+import asyncio, os, signal, sys
+from treazr.emulation.worker import WorkerHandle, WorkerSpec
+async def main():
+    spec = WorkerSpec(core_path=sys.argv[1], content_path=None, system_dir=sys.argv[2], save_ram_path=sys.argv[3])
+    handle = await WorkerHandle.start(spec)
+    handle.fast_forward(True)
+    while handle.frame_no < 130:
+        await handle.recv()
+    print(handle.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+asyncio.run(main())
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status
+
+
+async def test_a_worker_whose_web_process_dies_flushes_and_exits(demo_core: str, tmp_path: Path) -> None:
+    srm = tmp_path / "1.srm"
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", PARENT, demo_core, str(tmp_path), str(srm),
+                                                  stdout=asyncio.subprocess.PIPE)
+    assert parent.stdout is not None
+    async with asyncio.timeout(30):
+        worker_pid = int(await parent.stdout.readline())
+        assert await parent.wait() == -signal.SIGKILL
+    try:
+        async with asyncio.timeout(10):
+            while not _gone(worker_pid):
+                await asyncio.sleep(0.05)
+    finally:
+        if not _gone(worker_pid):
+            os.kill(worker_pid, signal.SIGKILL)
+    assert demo_save(srm.read_bytes())[2] >= 1
 
 
 async def test_gba_sram_round_trip_through_a_worker(roms: Path, tmp_path: Path) -> None:

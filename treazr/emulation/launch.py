@@ -7,18 +7,23 @@ can load it, and fills the limits and encoder settings from the settings.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
-from treazr.emulation.saves import save_ram_path
-from treazr.emulation.states import continue_state_path
-from treazr.emulation.worker import WorkerSpec
+from treazr.emulation.saves import record_flush, save_ram_path
+from treazr.emulation.states import CONTINUE_SLOT, StateInfo, continue_state_path, save_state
+from treazr.emulation.worker import WorkerHandle, WorkerSpec
+from treazr.errors import CoreError
 from treazr.settings import Settings
 
 if TYPE_CHECKING:
     from treazr.emulation.registry import CoreInfo
     from treazr.services import Services
 
-__all__ = ["session_spec", "video_settings"]
+__all__ = ["end_session", "session_spec", "video_settings"]
+
+log = logging.getLogger("treazr.sessions")
 
 
 def video_settings(settings: Settings) -> dict[str, Any]:
@@ -42,3 +47,18 @@ def session_spec(services: Services, *, user_id: int, game_id: int, core: CoreIn
                       options=dict(options or {}), realtime=True, video=video, ports=ports,
                       saveram_flush_s=emulation.saveram_flush_s, hang_timeout_s=emulation.hang_timeout_s,
                       save_dir=str(services.data.saves / str(user_id)), temp_dir=str(services.data.tmp))
+
+
+async def end_session(services: Services, handle: WorkerHandle, *, user_id: int, game_id: int,
+                      save_continue: bool = True) -> StateInfo | None:
+    """End a play session the careful way: write the Continue state (when the core can), stop the
+    worker (it flushes save RAM as it exits) and record the save. Returns the Continue state."""
+    state = None
+    if save_continue and handle.running:
+        try:
+            state = await save_state(services, handle, user_id, game_id, CONTINUE_SLOT)
+        except CoreError as error:  # a core without save states, or one that died just now
+            log.warning("no Continue state for game %s: %s", game_id, error)
+    await handle.stop()
+    await asyncio.to_thread(record_flush, services, user_id, game_id, handle.core_name)
+    return state
