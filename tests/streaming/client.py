@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import struct
 import subprocess
 import sys
@@ -26,7 +27,6 @@ import uvicorn
 import websockets
 from litestar import Litestar
 
-from tests.conftest import free_port
 from tests.support.identity import Identity
 from treazr.streaming.manager import SessionManager
 from treazr.streaming.protocol import KIND_AUDIO, KIND_INPUT_ACK, KIND_VIDEO, PROTOCOL_VERSION, encode_input
@@ -61,12 +61,19 @@ class PlayServer:
 
 
 @asynccontextmanager
-async def play_server(app: Litestar) -> AsyncIterator[PlayServer]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws_max_size=1 << 20))
+async def play_server(app: Litestar, *, send_buffer: int | None = None) -> AsyncIterator[PlayServer]:
+    """Serve ``app``; ``send_buffer`` pins the kernel's per-connection send buffer (no autotuning) so a
+    client that stops reading backs up into the server within seconds, as it would on a slow network."""
+    listener = socket.socket()
+    if send_buffer is not None:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = int(listener.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=1 << 20))
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), name="play-server")
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(sockets=[listener]),),
+                              name="play-server")
     thread.start()
     try:
         while not server.started:
@@ -78,6 +85,7 @@ async def play_server(app: Litestar) -> AsyncIterator[PlayServer]:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 60)
         loop.close()
+        listener.close()
 
 
 @dataclass

@@ -74,8 +74,15 @@ async def test_demo_stream_decodes_to_the_cores_own_frames_and_input_shows(
         assert decode_strip(viewer.frames[-1].rgb)[1] == A_BUTTON
 
 
+@pytest.fixture
+async def narrow_server(services: Services) -> AsyncIterator[PlayServer]:
+    async with play_server(create_app(services), send_buffer=16384) as running:
+        yield running
+
+
 @pytest.mark.slow
-async def test_malformed_flood_and_a_stalled_viewer_harm_nobody(server: PlayServer, services: Services) -> None:
+async def test_malformed_flood_and_a_stalled_viewer_harm_nobody(narrow_server: PlayServer, services: Services) -> None:
+    server = narrow_server
     ada = await person(server, services, "Ada")
     session = await start(server, ada)
     token = str(session["token"])
@@ -106,10 +113,10 @@ async def test_malformed_flood_and_a_stalled_viewer_harm_nobody(server: PlayServ
             await flooder.receive(until="pong")
             assert len(play.viewers) == 3 and not play.ended.is_set()
     finally:
-        stalled.close()
+        stalled.transport.abort()
 
 
-async def _stalled_viewer(server: PlayServer, who: Identity, token: str) -> socket.socket:
+async def _stalled_viewer(server: PlayServer, who: Identity, token: str) -> websockets.ClientConnection:
     """A WebSocket client that says hello and then never reads (a tiny receive buffer fills fast)."""
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -120,7 +127,7 @@ async def _stalled_viewer(server: PlayServer, who: Identity, token: str) -> sock
     await connection.send(json.dumps({"type": "hello", "protocol": 1, "chroma444": True}))
     # Stop reading: detach the transport so nothing drains the socket any more.
     connection.transport.pause_reading()
-    return raw
+    return connection
 
 
 async def test_other_protocol_versions_are_told_to_reload(server: PlayServer, services: Services) -> None:
@@ -177,7 +184,7 @@ async def test_children_play_only_granted_games(server: PlayServer, services: Se
     assert session["platform"] == "nes" and session["started_from"] == "new"
     async with StreamClient.connect(server, str(session["token"]), kid) as viewer:
         await viewer.receive(frames=30)
-        assert viewer.frames[-1].rgb.shape == (240, 256, 3)
+        assert viewer.frames[-1].rgb.shape in ((240, 256, 3), (224, 256, 3))  # nestopia crops overscan
 
 
 @pytest.mark.slow

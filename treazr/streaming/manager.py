@@ -187,10 +187,12 @@ class SessionManager:
                 log.warning("session %s: could not write the Continue state: %s", session.info.id, error)
         session.broadcast(control("ended", reason=reason))
         await session.stop(reason)
-        for viewer in list(session.viewers.values()):
+        viewers = list(session.viewers.values())
+        session.viewers.clear()  # before any await: their handlers' leave() must not log them again
+        for viewer in viewers:
             viewer.close(CLOSE_ENDED, reason)
+        for viewer in viewers:
             await self._log_left(session, viewer)
-        session.viewers.clear()
         session.metrics.remove()
         await history.mark_ended(self.services.db, session.info.id, session.info.game_id, session.end_reason or reason)
         log.info("session %s ended: %s", session.info.id, reason)
