@@ -66,8 +66,21 @@ def record_flush(services: Services, user_id: int, game_id: int, core_name: str 
 
 
 def save_ram_info(services: Services, user_id: int, game_id: int) -> dict[str, Any] | None:
-    check_ids(user_id, game_id)
-    return services.db.query_one("SELECT * FROM save_ram WHERE user_id = ? AND game_id = ?", (user_id, game_id))
+    """The save on disk now (size, sha256, time written) and the core that last wrote it, or None.
+
+    Read from the file itself, so it is right even between a worker's flush and :func:`record_flush`.
+    """
+    path = save_ram_path(services.data, user_id, game_id)
+    try:
+        data = path.read_bytes()
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    except FileNotFoundError:
+        return None
+    row = services.db.query_one("SELECT core_name FROM save_ram WHERE user_id = ? AND game_id = ?",
+                                (user_id, game_id))
+    return {"user_id": user_id, "game_id": game_id, "path": str(path), "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(), "core_name": row["core_name"] if row else "",
+            "updated_at": written}
 
 
 def import_srm(services: Services, user_id: int, game_id: int, source: Path | bytes) -> Path:
