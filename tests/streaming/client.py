@@ -144,13 +144,14 @@ class StreamClient:
         if kind == KIND_VIDEO:
             frame_no = struct.unpack_from(">I", message, 4)[0]
             self.video_bytes += len(message)
-            for frame in self._video.decode(av.Packet(message[16:])):  # type: ignore[arg-type]
+            for frame in self._video.decode(av.Packet(message[16:])):
                 self.frames.append(DecodedFrame(frame_no, bool(message[1] & 1), frame.to_ndarray(format="rgb24")))
                 if len(self.frames) > self.keep_pictures:
                     self.frames[-self.keep_pictures - 1].rgb = np.empty(0, np.uint8)
         elif kind == KIND_AUDIO:
-            for frame in self._audio.decode(av.Packet(message[16:])):  # type: ignore[arg-type]
-                self.audio_samples += frame.samples
+            for sound in self._audio.decode(av.Packet(message[16:])):
+                assert isinstance(sound, av.AudioFrame)
+                self.audio_samples += sound.samples
         elif kind == KIND_INPUT_ACK:
             seq, frame_no = struct.unpack_from(">II", message, 4)
             self.acks.append((seq, frame_no))
