@@ -9,7 +9,12 @@
  * Option treazr_demo_fault = none|segfault|abort|hang makes the core fail on purpose at frame
  * treazr_demo_fault_frame (crash-handling tests; one of FAULT_FRAMES below); re-read on GET_VARIABLE_UPDATE.
  *
+ * Option treazr_demo_video = 256x240|512x480|switching (every 120 frames, via SET_GEOMETRY; pixels
+ * doubled) and treazr_demo_dupes = off|every_4th (frames 3, 7, 11 ... are handed over as NULL dupes,
+ * so the picture, strip included, stays that of the frame before) exercise a frontend's video path.
+ *
  * MARKER STRIP (rows 0..15, read by treazr/emulation/demo_strip.py), blocks of 8x8 pixels:
+ * (in 256x240 pixels; a 512x480 frame shows it doubled, and decoders scale)
  *   rows 0..7  : 32 blocks = the frame counter (u32, most significant bit first at x = 0);
  *                a 1 bit is white (FFFFFF), a 0 bit black.
  *   rows 8..15 : blocks 0..15 = port-1 button mask (bit 15 first), a 1 bit yellow (FFFF00);
@@ -66,6 +71,10 @@ static int16_t samples[SAMPLES_PER_FRAME * 2];
 static uint16_t masks[2];
 static char fault_kind[16] = "none";
 static uint32_t fault_frame = 60;
+static uint32_t hires_buffer[HEIGHT * 2 * WIDTH * 2];
+static int video_mode;   /* 0: 256x240, 1: 512x480, 2: switching every 120 frames */
+static int dupes;        /* 1: every 4th frame is handed over as a dupe (NULL) */
+static int hires_shown;  /* what the frontend was last told with SET_GEOMETRY */
 
 static const char *const FONT[10] = {"111101101101111", "010110010010111", "111001111100111", "111001111001111",
                                      "101101111001001", "111100111001111", "111100111101111", "111001001001001",
@@ -126,6 +135,10 @@ static const char *get_variable(const char *key) {
 static void read_options(void) {
     const char *kind = get_variable("treazr_demo_fault");
     const char *frame = get_variable("treazr_demo_fault_frame");
+    const char *video = get_variable("treazr_demo_video");
+    const char *dupe = get_variable("treazr_demo_dupes");
+    video_mode = video && !strcmp(video, "512x480") ? 1 : video && !strcmp(video, "switching") ? 2 : 0;
+    dupes = dupe && !strcmp(dupe, "every_4th");
     strncpy(fault_kind, kind ? kind : "none", sizeof fault_kind - 1);
     fault_frame = frame ? (uint32_t)strtoul(frame, NULL, 10) : 60;
 }
@@ -150,17 +163,24 @@ static const unsigned FAULT_FRAMES[] = {60, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 1
 static void declare_options(retro_environment_t cb) {
     static char numbers[FAULT_FRAME_COUNT][8];
     static char legacy_frames[FAULT_FRAME_COUNT * 6 + 32];
-    static struct retro_core_option_v2_definition defs[3] = {
+    static struct retro_core_option_v2_definition defs[5] = {
         {"treazr_demo_fault", "Fault injection", NULL, "Make the core fail on purpose (for tests).", NULL, NULL,
          {{"none", NULL}, {"segfault", NULL}, {"abort", NULL}, {"hang", NULL}, {NULL, NULL}}, "none"},
         {"treazr_demo_fault_frame", "Fault at frame", NULL, "The frame at which the fault happens.", NULL, NULL,
          {{NULL, NULL}}, "60"},
+        {"treazr_demo_video", "Video size", NULL, "512x480 doubles every pixel; switching changes size every "
+         "120 frames (announced with SET_GEOMETRY).", NULL, NULL,
+         {{"256x240", NULL}, {"512x480", NULL}, {"switching", NULL}, {NULL, NULL}}, "256x240"},
+        {"treazr_demo_dupes", "Duplicate frames", NULL, "every_4th hands every 4th frame over as a dupe (NULL).",
+         NULL, NULL, {{"off", NULL}, {"every_4th", NULL}, {NULL, NULL}}, "off"},
         {NULL, NULL, NULL, NULL, NULL, NULL, {{NULL, NULL}}, NULL},
     };
     static struct retro_core_options_v2 v2 = {NULL, defs};
     static struct retro_variable legacy[] = {
         {"treazr_demo_fault", "Fault injection; none|segfault|abort|hang"},
         {"treazr_demo_fault_frame", legacy_frames},
+        {"treazr_demo_video", "Video size; 256x240|512x480|switching"},
+        {"treazr_demo_dupes", "Duplicate frames; off|every_4th"},
         {NULL, NULL},
     };
     size_t used = (size_t)snprintf(legacy_frames, sizeof legacy_frames, "Fault at frame; ");
@@ -282,6 +302,26 @@ static void render_audio(void) {
     audio_batch_cb(samples, SAMPLES_PER_FRAME);
 }
 
+static void present(void) {
+    if (dupes && game.frame % 4 == 3) {
+        video_cb(NULL, WIDTH, HEIGHT, 0);
+        return;
+    }
+    int hires = video_mode == 1 || (video_mode == 2 && (game.frame / 120) % 2 == 1);
+    if (hires != hires_shown) {
+        struct retro_game_geometry geometry = {WIDTH << hires, HEIGHT << hires, WIDTH * 2, HEIGHT * 2, 4.0f / 3.0f};
+        environ_cb(RETRO_ENVIRONMENT_SET_GEOMETRY, &geometry);
+        hires_shown = hires;
+    }
+    if (!hires) {
+        video_cb(framebuffer, WIDTH, HEIGHT, PITCH_PIXELS * sizeof(uint32_t));
+        return;
+    }
+    for (int y = 0; y < HEIGHT * 2; y++)
+        for (int x = 0; x < WIDTH * 2; x++) hires_buffer[y * WIDTH * 2 + x] = framebuffer[(y / 2) * PITCH_PIXELS + x / 2];
+    video_cb(hires_buffer, WIDTH * 2, HEIGHT * 2, WIDTH * 2 * sizeof(uint32_t));
+}
+
 /* ------------------------------------------------------------------ libretro API */
 
 EXPORT unsigned retro_api_version(void) { return RETRO_API_VERSION; }
@@ -318,7 +358,8 @@ EXPORT void retro_get_system_info(struct retro_system_info *info) {
 }
 
 EXPORT void retro_get_system_av_info(struct retro_system_av_info *info) {
-    info->geometry = (struct retro_game_geometry){WIDTH, HEIGHT, WIDTH, HEIGHT, 4.0f / 3.0f};
+    int hires = video_mode == 1;
+    info->geometry = (struct retro_game_geometry){WIDTH << hires, HEIGHT << hires, WIDTH * 2, HEIGHT * 2, 4.0f / 3.0f};
     info->timing = (struct retro_system_timing){60.0, SAMPLE_RATE};
 }
 
@@ -329,6 +370,7 @@ EXPORT bool retro_load_game(const struct retro_game_info *info) {
     memset(save_ram, 0, sizeof save_ram);
     memset(framebuffer, 0, sizeof framebuffer);
     read_options();
+    hires_shown = video_mode == 1;
     new_game();
     return true;
 }
@@ -350,7 +392,7 @@ EXPORT void retro_run(void) {
     move_paddles();
     move_ball();
     draw();
-    video_cb(framebuffer, WIDTH, HEIGHT, PITCH_PIXELS * sizeof(uint32_t));
+    present();
     render_audio();
     game.frame++;
 }

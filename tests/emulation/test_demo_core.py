@@ -123,3 +123,30 @@ def test_fault_option_can_hang_the_core(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait()
+
+
+def test_geometry_changes_and_dupes_reach_the_host() -> None:
+    report = host_script("""
+import json
+from treazr.emulation.core import CoreHost
+from treazr.emulation.demo_strip import decode_strip
+from treazr.paths import native_dir
+host = CoreHost(native_dir() / 'treazr_demo_libretro.so',
+                options={'treazr_demo_video': 'switching', 'treazr_demo_dupes': 'every_4th'})
+first = host.load_game(None)
+serial = host.av_info_serial
+seen = []
+for frame in range(126):
+    host.run_frame()
+    picture = host.video_frame()
+    seen.append([picture.shape[1], picture.shape[0], decode_strip(picture)[0], host.av_info.base_width])
+print(json.dumps({"first": [first.base_width, first.base_height, first.max_width, first.max_height],
+                  "changes": host.av_info_serial - serial, "seen": seen, "dupes": host.counters["dupes"]}))
+""")
+    assert report["first"] == [256, 240, 512, 480]
+    assert report["changes"] == 1
+    expected = [[256, 240, f - (f % 4 == 3), 256] for f in range(120)]
+    expected += [[512, 480, f, 512] for f in (120, 121, 122)] + [[512, 480, 122, 512]]
+    expected += [[512, 480, f, 512] for f in (124, 125)]
+    assert report["seen"] == expected
+    assert report["dupes"] == 31
