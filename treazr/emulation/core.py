@@ -131,6 +131,11 @@ class CoreHost:
                                     tuple(v for v in _text(values.value).split("|") if v)))
         return found
 
+    @property
+    def options_api(self) -> str:
+        """How the core declared its options: variables, options_v1[_intl], options_v2[_intl] or none."""
+        return _text(self._lib.tzf_options_source())
+
     # -- content ---------------------------------------------------------------------------------------
 
     def load_game(self, path: str | Path | None) -> AvInfo:
