@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,14 @@ async def test_a_state_from_another_core_is_refused_and_the_session_goes_on(serv
         async with asyncio.timeout(30):
             with pytest.raises(InvalidContent, match=r"saved with Gambatte v0\.5\.0, but this game now runs on mGBA"):
                 await states.load_state(services, handle, USER, GAME, 1)
-            # even without the database's word, the worker refuses a state that does not fit the core
-            with pytest.raises(InvalidContent, match="another core or core version"):
+            # even without the database's word, the worker refuses it: by the note beside the state...
+            with pytest.raises(InvalidContent, match=r"saved with Gambatte v0\.5\.0, not mGBA 0\.10\.1"):
                 await handle.load_state(saved.path)
+            # ... and, for a state that came without one (from RetroArch), by its size
+            bare = services.data.tmp / "from-retroarch.state"
+            bare.write_bytes(Path(saved.path).read_bytes())
+            with pytest.raises(InvalidContent, match="does not fit the running core"):
+                await handle.load_state(bare)
             await next_frame(handle, after=handle.frame_no + 10)
     finally:
         await handle.stop()
@@ -146,3 +152,24 @@ async def test_end_session_writes_continue_and_the_save(services: Services) -> N
     finally:
         await resumed.stop()
     assert decode_strip(first.array())[0] == state.frame_no
+
+
+async def test_a_state_of_another_version_of_the_same_core_is_refused(services: Services) -> None:
+    handle = await start_demo(services, resume=False)
+    try:
+        async with asyncio.timeout(30):
+            await next_frame(handle, after=10)
+            saved = await states.save_state(services, handle, USER, GAME, 2)
+            note = Path(saved.path).with_suffix(".json")
+            assert json.loads(note.read_text())["core_version"] == "1.0"
+            # the same bytes, as an older build of the demo core would have written them
+            note.write_text(json.dumps({"core_name": "Treazr Demo", "core_version": "0.9"}))
+            with pytest.raises(InvalidContent, match=r"saved with Treazr Demo 0\.9, not Treazr Demo 1\.0"):
+                await handle.load_state(saved.path)
+            note.write_text("{damaged")
+            with pytest.raises(InvalidContent, match="damaged"):
+                await handle.load_state(saved.path)
+            await next_frame(handle, after=handle.frame_no + 5)  # the session goes on
+    finally:
+        await handle.stop()
+    assert handle.error is None

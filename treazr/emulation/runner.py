@@ -7,6 +7,7 @@ input lands between two ``retro_run`` calls and never in the middle of one.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import signal
@@ -112,8 +113,7 @@ class _Session:
             from treazr.emulation.encoding import open_encoders  # PyAV is imported only when encoding
 
             self.encoders = open_encoders(spec.video, self.av.fps, self.av.sample_rate)
-        info = self.host.system_info
-        return {"core_name": info.name.strip(), "core_version": info.version.strip(),
+        return {**self.core_identity(),
                 "av_info": {k: getattr(self.av, k) for k in ("fps", "sample_rate", "base_width", "base_height",
                                                               "max_width", "max_height", "aspect")},
                 "audio": "pcm_s16le" if self.encoders is None else self.encoders.audio_codec,
@@ -200,20 +200,28 @@ class _Session:
         return {}
 
     # -- states, screenshots, save RAM --------------------------------------------------------
+    def core_identity(self) -> dict[str, str]:
+        return {"core_name": self.host.system_info.name.strip(), "core_version": self.host.system_info.version.strip()}
+
     def save_state(self, path: Path) -> dict[str, Any]:
+        """State, thumbnail and a note of the core that wrote them; each fsynced before the reply."""
         data = self.host.serialize()
         atomic_write(path, data)
         thumbnail = path.with_suffix(".png")
         frame = self.host.video_frame()
         atomic_write(thumbnail, png_from_bgrx(frame))
+        note = {**self.core_identity(), "size": len(data), "frame_no": self.frame_no}
+        atomic_write(path.with_suffix(".json"), json.dumps(note).encode())
         return {"path": str(path), "thumbnail": str(thumbnail), "size": len(data), "frame_no": self.frame_no,
                 "width": int(frame.shape[1]), "height": int(frame.shape[0])}
 
     def load_state(self, path: str) -> dict[str, Any]:
+        """Load a state, refusing one of another core or version instead of letting the core crash on it."""
         try:
             data = Path(path).read_bytes()
         except FileNotFoundError:
             raise NotFound(f"the state file {path} does not exist") from None
+        self.check_state_note(Path(path).with_suffix(".json"))
         expected = len(self.host.serialize())
         if len(data) != expected:
             raise InvalidContent(f"this state does not fit the running core ({len(data)} bytes, the core's states "
@@ -225,6 +233,22 @@ class _Session:
         except Exception as error:
             raise InvalidContent(f"the core refused this state: {error}") from None
         return {"path": path, "frame_no": self.frame_no}
+
+    def check_state_note(self, note_path: Path) -> None:
+        """States we wrote carry a note of their core; a state without one (RetroArch's) gets the size check."""
+        try:
+            note = json.loads(note_path.read_text())
+        except FileNotFoundError:
+            return
+        except ValueError:
+            raise InvalidContent(f"the note beside this state ({note_path.name}) is damaged; "
+                                 "the state was not loaded") from None
+        mine = self.core_identity()
+        theirs = {k: str(note.get(k, "")) for k in mine}
+        if theirs != mine:
+            raise InvalidContent(f"this state was saved with {theirs['core_name']} {theirs['core_version']}, not "
+                                 f"{mine['core_name']} {mine['core_version']}: it was saved by another core or core "
+                                 "version, so it was not loaded")
 
     def screenshot(self, path: Path) -> dict[str, Any]:
         frame = self.host.video_frame()

@@ -1,10 +1,11 @@
 """Save states: ten slots per player per game, plus the automatic "Continue" state (slot 0).
 
-Files live in ``states/<user_id>/<game_id>/`` (``slot3.state`` + ``slot3.png``, ``continue.state`` +
-``continue.png``); the worker writes both atomically and answers only after fsync, and only then is
-the row recorded here. A state fits only the core build that wrote it, so every row carries the core
-name and version, and :func:`load_state` refuses a state from another core or version with a clear
-:class:`~treazr.errors.InvalidContent` instead of handing it to a core that might crash on it.
+Files live in ``states/<user_id>/<game_id>/``: ``slot3.state``, its thumbnail ``slot3.png`` and
+``slot3.json``, a note of the core that wrote it (likewise ``continue.*``). The worker writes them
+atomically and answers only after fsync; only then is the row recorded here. A state fits only the
+core build that wrote it, so every row carries the core name and version, and :func:`load_state`
+refuses a state from another core or version with a clear :class:`~treazr.errors.InvalidContent`
+instead of handing it to a core that might crash on it (the worker checks the note and the size too).
 """
 
 from __future__ import annotations
@@ -128,6 +129,6 @@ def continue_state_path(services: Services, user_id: int, game_id: int, core_nam
 def delete_state(services: Services, user_id: int, game_id: int, slot: int) -> None:
     state = get_state(services, user_id, game_id, slot)
     services.db.execute("DELETE FROM save_states WHERE id = ?", (state.id,))
-    for name in (state.path, state.thumbnail):
+    for name in (state.path, state.thumbnail, str(Path(state.path).with_suffix(".json"))):
         if name:
             Path(name).unlink(missing_ok=True)
