@@ -191,7 +191,8 @@ def _read_cores(paths: list[Path], cache_file: Path | None) -> list[CoreInfo]:
     for path, raw in _probe_all(missing).items():
         cache[keys[path]] = raw
     if missing and cache_file is not None:
-        fresh = {keys[p]: cache[keys[p]] for p in paths}
+        # failures are not kept: a probe that timed out on a busy machine is tried again next time
+        fresh = {keys[p]: cache[keys[p]] for p in paths if not cache[keys[p]].get("error")}
         atomic_write(cache_file, json.dumps(fresh, indent=1).encode())
     return [_core_info(path, cache[keys[path]]) for path in paths]
 
