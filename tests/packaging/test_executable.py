@@ -8,6 +8,7 @@ that. The checkout's own ``treazr`` is used only as the reference the executable
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -24,11 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import httpx
 import numpy as np
 import pytest
+import websockets
 
 import treazr
 from tests.conftest import free_port
+from tests.support.identity import Identity, sign_up_sync
+from treazr.services import open_services
+from treazr.settings import load_settings
+from treazr.streaming.protocol import KIND_VIDEO, PROTOCOL_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +56,11 @@ class Frozen:
     @property
     def data_dir(self) -> Path:
         return self.home / "treazr-data"
+
+    @property
+    def tmp(self) -> Path:
+        """The server's TMPDIR, where the one-file bootloader unpacks the bundle (and must clean up)."""
+        return self.home / "tmp"
 
     def command(self, *args: str) -> list[str]:
         return [str(self.executable), "--data-dir", str(self.data_dir), *args]
@@ -84,6 +96,32 @@ def test_version_in_an_empty_environment(frozen: Frozen) -> None:
                             text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"treazr, version {treazr.__version__}"
+
+
+def test_every_bundled_core_loads_from_the_bundle(frozen: Frozen) -> None:
+    """The build machine's cores travel inside the executable and load there, with the libraries they need."""
+    machine_cores = Path(os.environ.get("TREAZR_BUNDLE_CORES_FROM", "/usr/lib/x86_64-linux-gnu/libretro"))
+    expected = {path.name.removesuffix("_libretro.so") for path in machine_cores.glob("*_libretro.so")}
+    assert expected, f"no libretro cores on this build machine in {machine_cores}"
+    listing = json.loads(frozen.run("--json", "cores", "list").stdout)
+    found = {core["id"]: core for core in listing["cores"]}
+    assert expected | {"treazr_demo"} <= set(found), listing
+    for core_id in expected | {"treazr_demo"}:
+        assert found[core_id]["error"] is None, found[core_id]
+        assert "/_MEI" in found[core_id]["path"], f"{core_id} was not taken from the bundle: {found[core_id]}"
+
+
+def test_service_unit_is_accepted_by_systemd(built_executable: Path, tmp_path: Path) -> None:
+    unit = (REPO / "packaging" / "treazr.service").read_text()
+    settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    command = settings["ExecStart"].split()
+    assert command[1:] == ["--data-dir", f"/var/lib/{settings['StateDirectory']}", "serve"]
+    assert settings["User"] not in ("root", "") and settings["Restart"] == "on-failure"
+    copy = tmp_path / "treazr.service"
+    copy.write_text(unit.replace(command[0], str(built_executable)))
+    result = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -166,12 +204,14 @@ def _mapped_files(pids: list[int]) -> set[str]:
 @pytest.fixture
 def frozen_server(frozen: Frozen, tmp_path: Path) -> Iterator[FrozenServer]:
     port, http_port = free_port(), free_port()
+    frozen.tmp.mkdir()
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             frozen.command("serve", "--host", "127.0.0.1", "--port", str(port), "--http-port", str(http_port),
                            "--tls", "auto"),
-            env={"HOME": str(frozen.home)}, cwd=frozen.workdir, stdout=log, stderr=subprocess.STDOUT)
+            env={"HOME": str(frozen.home), "TMPDIR": str(frozen.tmp)}, cwd=frozen.workdir, stdout=log,
+            stderr=subprocess.STDOUT)
     server = FrozenServer(process, f"https://127.0.0.1:{port}", log_path)
     try:
         yield server
@@ -197,14 +237,58 @@ def _wait_healthy(server: FrozenServer, ca: Path) -> dict[str, object]:
     raise AssertionError(f"/healthz did not answer over HTTPS within 120 s:\n{server.log()}")
 
 
-def test_serve_over_https_then_stop_cleanly(frozen: Frozen, frozen_server: FrozenServer) -> None:
-    health = _wait_healthy(frozen_server, frozen.data_dir / "certificates" / "ca.pem")
+def _start_demo_session(frozen: Frozen, url: str, ca: Path) -> tuple[Identity, str]:
+    """Sign an admin in (the real way: key, invite, signed challenge) and start the demo core (game 0)."""
+    settings = load_settings(overrides={"data_dir": str(frozen.data_dir)}, environ={})
+    with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(ca)), timeout=30) as client:
+        services = open_services(settings)
+        try:
+            admin = sign_up_sync(client, services, "Ada", role="admin")
+        finally:
+            services.close()
+        response = client.post("/api/play/sessions", json={"game_id": 0, "chroma": "420"}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    session = response.json()["session"]
+    assert session["game_id"] == 0 and session["platform"] == "demo"
+    return admin, str(session["token"])
+
+
+async def _watch(ws_url: str, who: Identity, ca: Path, pictures: int) -> list[tuple[int, np.ndarray]]:
+    """Join the stream like a player page and decode ``pictures`` H.264 frames with FFmpeg."""
+    decoder = av.CodecContext.create("h264", "r")
+    decoded: list[tuple[int, np.ndarray]] = []
+    async with websockets.connect(ws_url, additional_headers=who.headers, max_size=1 << 24,
+                                  ssl=ssl.create_default_context(cafile=str(ca))) as socket:
+        await socket.send(json.dumps({"type": "hello", "protocol": PROTOCOL_VERSION, "chroma444": False}))
+        async with asyncio.timeout(60):
+            while len(decoded) < pictures:
+                message = await socket.recv()
+                if isinstance(message, bytes) and message[0] == KIND_VIDEO:
+                    frame_no = int.from_bytes(message[4:8], "big")
+                    packet = av.Packet(message[16:])
+                    decoded += [(frame_no, frame.to_ndarray(format="rgb24")) for frame in decoder.decode(packet)]
+    return decoded
+
+
+def test_serve_over_https_play_the_demo_core_then_stop_cleanly(frozen: Frozen, frozen_server: FrozenServer) -> None:
+    ca = frozen.data_dir / "certificates" / "ca.pem"
+    health = _wait_healthy(frozen_server, ca)
     assert health["status"] == "ok" and health["database"] == "ok"
 
+    url = frozen_server.url.replace("127.0.0.1", "localhost")
+    who, token = _start_demo_session(frozen, url, ca)
+    pictures = asyncio.run(_watch(f"{url.replace('https', 'wss')}/api/play/sessions/{token}/ws", who, ca, 10))
+    numbers = [number for number, _ in pictures]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert any(picture.std() > 0 for _, picture in pictures), "the demo core's pictures are blank"
+
     tree = _tree(frozen_server.process.pid)
+    workers = [pid for pid in tree if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    assert workers, "the game should run in a worker process of the executable"
     from_checkout = {name for name in _mapped_files(tree) if name.startswith(str(REPO))}
     assert not from_checkout, f"the executable reaches into the checkout: {sorted(from_checkout)}"
 
-    frozen_server.process.send_signal(signal.SIGTERM)
-    assert frozen_server.process.wait(timeout=30) == 0, frozen_server.log()
+    frozen_server.process.send_signal(signal.SIGTERM)  # with the game still running
+    assert frozen_server.process.wait(timeout=60) == 0, frozen_server.log()
     assert not [pid for pid in tree if os.path.exists(f"/proc/{pid}")], "processes outlived the server"
+    assert not list(frozen.tmp.glob("_MEI*")), "the unpacked bundle was left behind"
