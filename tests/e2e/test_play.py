@@ -1,0 +1,232 @@
+"""Real Chromium plays over HTTPS from a real ``treazr serve``: the demo core and a ROM.
+
+The page decodes H.264 (WebCodecs, in a Worker) and Opus; a key press and a fake gamepad (an init
+script that answers ``navigator.getGamepads``) change the picture, read back from the canvas (the demo
+core's marker strip shows the port masks). A second socket floods malformed messages and a third
+viewer stops reading: the page keeps playing.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import LiveServer
+from tests.e2e.test_signin import _launch, _trusting_home
+from tests.support.identity import Identity, sign_up_sync
+from treazr.emulation.demo_strip import decode_strip
+from treazr.library.scanner import import_paths
+from treazr.services import Services, open_services
+from treazr.settings import load_settings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+A, B = 1 << 8, 1 << 0
+
+FAKE_GAMEPADS = """
+(() => {
+  const pads = [];
+  window.__setPad = (index, pressed) => {
+    const buttons = Array.from({ length: 17 }, (_, i) => ({ pressed: pressed.includes(i), touched: false,
+                                                            value: pressed.includes(i) ? 1 : 0 }));
+    pads[index] = { id: `Fake pad ${index}`, index, connected: true, mapping: "standard", axes: [0, 0, 0, 0],
+                    buttons, timestamp: performance.now() };
+  };
+  navigator.getGamepads = () => {
+    const out = [null, null, null, null];
+    pads.forEach((pad, i) => { out[i] = pad; });
+    return out;
+  };
+})();
+"""
+
+READ_CANVAS = """(rows) => {
+  const canvas = document.getElementById("screen-canvas");
+  const height = rows ? Math.round(canvas.height * rows / 240) : canvas.height;
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, height).data;
+  return { width: canvas.width, height: canvas.height, rows: height, pixels: Array.from(data) };
+}"""
+
+
+def canvas(page: Page, rows: int = 0) -> np.ndarray:
+    """The canvas as (height, width, 4); with ``rows``, only that many game rows (the rest left black)."""
+    shot = page.evaluate(READ_CANVAS, rows)
+    image = np.zeros((shot["height"], shot["width"], 4), np.uint8)
+    image[:shot["rows"]] = np.array(shot["pixels"], np.uint8).reshape(shot["rows"], shot["width"], 4)
+    return image
+
+
+def strip(page: Page) -> tuple[int, int, int]:
+    return decode_strip(canvas(page, rows=16))
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stats(page: Page) -> dict[str, Any]:
+    value: dict[str, Any] = page.evaluate("window.treazrPlayer ? window.treazrPlayer.stats() : {}")
+    return value
+
+
+@pytest.fixture
+def server_services(live_server: LiveServer) -> Iterator[Services]:
+    opened = open_services(load_settings(overrides={"data_dir": str(live_server.data_dir)}, environ={}))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def player(live_server: LiveServer, server_services: Services,
+           tmp_path: Path) -> Iterator[tuple[BrowserContext, Identity]]:
+    trust = ssl.create_default_context(cafile=str(live_server.ca_path))
+    with httpx.Client(base_url=live_server.url, verify=trust) as client:
+        ada = sign_up_sync(client, server_services, "Ada")
+    with sync_playwright() as playwright:
+        browser = _launch(playwright, _trusting_home(tmp_path, live_server.ca_path),
+                          ("--autoplay-policy=no-user-gesture-required",))
+        try:
+            context = browser.new_context()
+            context.add_cookies([{"name": "treazr_session", "value": ada.session, "url": live_server.url}])
+            context.add_init_script(FAKE_GAMEPADS)
+            yield context, ada
+        finally:
+            browser.close()
+
+
+def open_player(context: BrowserContext, url: str) -> tuple[Page, list[str]]:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    wait_for("decoded frames", lambda: stats(page).get("frames_drawn", 0) >= 30)
+    return page, errors
+
+
+def test_demo_core_plays_and_answers_keyboard_and_gamepads(
+        live_server: LiveServer, player: tuple[BrowserContext, Identity]) -> None:
+    context, _ = player
+    page, errors = open_player(context, f"{live_server.url}/play/game/0")
+    first = stats(page)
+    assert first["chroma"] == "444" and first["codec"].startswith("avc1.F4") and first["connected"]
+    wait_for("decoded audio", lambda: stats(page)["audio_decoded"] >= 20)
+    assert strip(page)[1:] == (0, 0)
+
+    page.keyboard.down("x")  # RetroArch default: X is the A button
+    wait_for("A on port 1", lambda: strip(page)[1] == A)
+    page.keyboard.up("x")
+    wait_for("A released", lambda: strip(page)[1] == 0)
+
+    page.evaluate("window.__setPad(0, [0])")  # standard mapping: bottom face button is libretro B
+    wait_for("B from pad 1 on port 1", lambda: strip(page)[1] == B)
+    page.evaluate("window.__setPad(0, []); window.__setPad(1, [1, 12])")  # pad 2: A + d-pad up on port 2
+    wait_for("pad 2 on port 2", lambda: strip(page)[1:] == (0, A | 1 << 4))
+    page.evaluate("window.__setPad(1, [])")
+    wait_for("all released", lambda: strip(page)[1:] == (0, 0))
+
+    later = stats(page)
+    assert later["input_to_frame_ms"] is not None and later["rtt_ms"] is not None
+    assert later["fps"] > 0 and later["bitrate_kbps"] > 0 and later["decode_ms"] is not None
+    assert not errors, errors
+
+
+def test_a_rom_plays_and_a_key_and_a_gamepad_change_the_picture(
+        live_server: LiveServer, server_services: Services, player: tuple[BrowserContext, Identity],
+        roms: Path) -> None:
+    report = import_paths(server_services, [roms / "nes" / "test_buttons.nes"])
+    assert report.added == 1, report.as_json()
+    game = server_services.db.query_one("SELECT id FROM games")
+    assert game is not None
+    context, _ = player
+    page, errors = open_player(context, f"{live_server.url}/play/game/{game['id']}")
+    wait_for("decoded audio", lambda: stats(page)["audio_decoded"] >= 20)
+    time.sleep(1.0)  # let the test ROM draw its first prompt
+    before = canvas(page)
+    changed = False
+    for key in ("x", "z", "ShiftRight", "Enter", "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"):
+        page.keyboard.down(key)
+        time.sleep(0.25)
+        page.keyboard.up(key)
+        time.sleep(0.25)
+        if np.any(canvas(page) != before):
+            changed = True
+            break
+    assert changed, "no key changed the picture of test_buttons.nes"
+    after_key = canvas(page)
+    for button in (1, 0, 8, 9, 12, 13, 14, 15):
+        page.evaluate(f"window.__setPad(0, [{button}])")
+        time.sleep(0.25)
+        page.evaluate("window.__setPad(0, [])")
+        time.sleep(0.25)
+        if np.any(canvas(page) != after_key):
+            break
+    else:
+        raise AssertionError("no gamepad button changed the picture of test_buttons.nes")
+    assert not errors, errors
+
+
+@contextmanager
+def _stalled_viewer(server: LiveServer, token: str, who: Identity) -> Iterator[ClientConnection]:
+    """A viewer that says hello and never reads: its socket fills and the server must skip it."""
+    context = ssl.create_default_context(cafile=str(server.ca_path))
+    context.check_hostname = False
+    host, port = server.url.removeprefix("https://").split(":")
+    raw = socket.create_connection((host, int(port)))
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with connect(f"wss://{host}:{port}/api/play/sessions/{token}/ws", sock=raw, ssl=context,
+                 additional_headers=who.headers, max_queue=2) as connection:
+        connection.send(json.dumps({"type": "hello", "protocol": 1, "chroma444": True}))
+        yield connection
+
+
+def test_malformed_flood_and_a_stalled_viewer_leave_the_player_unharmed(
+        live_server: LiveServer, player: tuple[BrowserContext, Identity]) -> None:
+    context, ada = player
+    page, errors = open_player(context, f"{live_server.url}/play/game/0")
+    token = stats(page)["token"]
+    with _stalled_viewer(live_server, token, ada):
+        flood = page.evaluate("""async (token) => {
+          const socket = new WebSocket(`wss://${location.host}/api/play/sessions/${token}/ws`);
+          socket.binaryType = "arraybuffer";
+          await new Promise((resolve) => { socket.onopen = resolve; });
+          socket.send(JSON.stringify({ type: "hello", protocol: 1, chroma444: true }));
+          const junk = ["{", "[]", '{"type":"warp"}', '{"type":"ping"}', "x".repeat(6000), new Uint8Array([16]),
+                        new Uint8Array([99, 1, 2, 3]), new Uint8Array(0), new Uint8Array(200).fill(16)];
+          for (let round = 0; round < 300; round += 1) for (const message of junk) socket.send(message);
+          socket.send(JSON.stringify({ type: "ping", t: 7 }));
+          const pong = await new Promise((resolve) => {
+            socket.onmessage = (event) => {
+              if (typeof event.data === "string" && JSON.parse(event.data).type === "pong") resolve(true);
+            };
+          });
+          socket.close();
+          return { sent: 300 * junk.length, pong };
+        }""", token)
+        assert flood["pong"] is True  # the flooding socket itself is still served
+        drawn = stats(page)["frames_drawn"]
+        wait_for("frames after the flood", lambda: stats(page)["frames_drawn"] >= drawn + 120)
+        page.keyboard.down("x")
+        wait_for("input after the flood", lambda: strip(page)[1] == A)
+        page.keyboard.up("x")
+        state = stats(page)
+        assert state["connected"] and state["reconnects"] == 0 and state["errors"] == 0
+    assert not errors, errors
