@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -260,3 +261,26 @@ def test_7z_archive_import(services: Services, roms: Path, tmp_path: Path) -> No
                                 " ON g.id = f.game_id")
     assert row == {"sha1": "fbc93e0a0edd0a538ab87138e87925be343115d6", "platform": "pce", "title": "Padtest",
                    "region": "Japan"}
+
+
+def test_two_imports_of_the_same_folder_at_once(services: Services, tmp_path: Path) -> None:
+    for index in range(300):
+        romgen.write(tmp_path / "roms" / "gb" / f"Game {index}.gb", romgen.gb(f"G{index}"))
+    reports: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            report = import_paths(services, [tmp_path / "roms"])
+            reports.append(report.added + report.updated)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(reports) == 2
+    assert services.db.query_one("SELECT COUNT(*) AS n FROM files")["n"] == 300  # type: ignore[index]
+    assert import_paths(services, [tmp_path / "roms"]).unchanged == 300

@@ -122,14 +122,12 @@ def _moved_from(rows: list[Any], state: ApplyState) -> dict[str, Any] | None:
     return None
 
 
-def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, group_game: int | None,
-                 known: bool) -> int:
+def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, group_game: int | None) -> int:
     """Record one probe; returns its game id."""
     contents = state.contents(conn)
     sha256 = probe.hashes.sha256 or ""
-    existing = None
-    if known:
-        existing = conn.execute("SELECT id, game_id, sha256 FROM files WHERE path = ?", (probe.path,)).fetchone()
+    # looked up even for paths the walk did not know: another import (a web upload) may have added it since
+    existing = conn.execute("SELECT id, game_id, sha256 FROM files WHERE path = ?", (probe.path,)).fetchone()
     if existing is not None:
         game_id = int(existing["game_id"])
         if existing["sha256"] != sha256:
@@ -166,7 +164,7 @@ def apply_results(conn: sqlite3.Connection, results: list[JobResult], state: App
     for result in results:
         group_game: int | None = None
         for probe in sorted(result.probes, key=lambda p: -p.size):
-            game_id = _apply_probe(conn, probe, state, group_game, result.job.known)
+            game_id = _apply_probe(conn, probe, state, group_game)
             state.game_ids.append(game_id)
             if probe.container:
                 group_game = game_id  # the ROMs of one archive are one (multi-file) game

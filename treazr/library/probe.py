@@ -35,7 +35,6 @@ class Job:
     size: int
     mtime_ns: int
     folder_platform: str | None = None
-    known: bool = True  # False when the library has no row for this path (saves a look-up per new file)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class _Walker:
                 self._unchanged([(path, known.missing)])
                 return
         self.seen.update(self.members.get(path, ()))  # the archive's job reports members it no longer holds
-        self.result.jobs.append(Job(path, size, mtime_ns, folder, path in self.known or path in self.members))
+        self.result.jobs.append(Job(path, size, mtime_ns, folder))
 
     def _unchanged(self, rows: list[tuple[str, bool]]) -> None:
         for path, missing in rows:
