@@ -20,6 +20,10 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _merged_seconds(intervals: list[tuple[float, float]]) -> float:
     total, end = 0.0, float("-inf")
     for start, stop in sorted(intervals):
@@ -76,8 +80,13 @@ async def play_stats(db: Database, user_id: int, game_id: int | None = None) -> 
             per_game.setdefault(game, []).extend(spans)
     last: dict[int, str] = {}
     for event in events:
-        if event["user_id"] == user_id:
-            last[int(event["game_id"])] = event["at"]
+        game = int(event["game_id"])
+        if event["user_id"] == user_id and event["at"] > last.get(game, ""):
+            last[game] = event["at"]
+    for game, spans in per_game.items():  # still watching when the session ended: played until then
+        end = max(stop for _start, stop in spans)
+        if game not in last or end > _ts(last[game]):
+            last[game] = _iso(end)
     return {game: {"seconds": round(_merged_seconds(per_game.get(game, [])), 1), "last_played": last.get(game)}
             for game in set(per_game) | set(last)}
 

@@ -1,0 +1,124 @@
+"""The server-rendered pages: welcome for strangers, the home grid (first page, filters, Continue,
+running sessions), the game page, and what a child's pages leave out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.web._webapp import Family, game_id, import_roms, sign_up_family
+from treazr.services import Services
+from treazr.web.app import create_app
+
+
+@pytest.fixture
+async def client(services: Services, roms: Path) -> AsyncIterator[AsyncTestClient]:
+    import_roms(services, roms)
+    async with AsyncTestClient(app=create_app(services)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def family(client: AsyncTestClient, services: Services) -> Family:
+    return await sign_up_family(client, services)
+
+
+def _cards(page: str) -> list[str]:
+    grid = page.split('id="game-grid"', 1)[1].split("</ul>", 1)[0]
+    return re.findall(r'<span class="game-title">([^<]*)</span>', grid)
+
+
+async def test_strangers_get_the_welcome_and_pages_send_them_to_sign_in(client: AsyncTestClient) -> None:
+    home = await client.get("/")
+    assert home.status_code == 200 and "Welcome to Treazr" in home.text and 'href="/signin"' in home.text
+    assert "game-grid" not in home.text
+    for path in ("/games/1", "/history", "/upload", "/admin"):
+        page = await client.get(path, headers={"Accept": "text/html"}, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].startswith("/signin?next="), path
+
+
+async def test_home_renders_the_first_page_with_filters(client: AsyncTestClient, family: Family) -> None:
+    home = await client.get("/", headers=family.ada.headers)
+    assert home.status_code == 200
+    cards = _cards(home.text)
+    assert len(cards) == 12 and cards == sorted(cards, key=str.lower)
+    assert "12 games" in home.text and 'id="tenfoot-toggle"' in home.text
+    for label in ("Search titles", "Platform", "Sort by", "Favourites only"):
+        assert label in home.text
+    assert 'aria-current="page">Games' in home.text and 'href="/upload"' in home.text
+    assert 'href="/admin"' not in home.text
+    filtered = await client.get("/?platform=gb&q=cpu", headers=family.ada.headers)
+    assert _cards(filtered.text) == ["cpu instrs"]
+    assert '<option value="gb" selected>' in filtered.text
+    paged = await client.get("/?page=99", headers=family.ada.headers)
+    assert paged.status_code == 200 and _cards(paged.text) == []
+    junk = await client.get("/?sort=nonsense&platform=psx", headers=family.ada.headers)
+    assert junk.status_code == 200 and len(_cards(junk.text)) == 12  # a bad link still shows the library
+
+
+async def test_continue_row_shows_what_you_played(client: AsyncTestClient, family: Family,
+                                                  services: Services) -> None:
+    pad = game_id(services, "padtest")
+    session = services.db.execute("INSERT INTO play_sessions (token, user_id, game_id, core, started_at)"
+                                  " VALUES ('t', ?, ?, 'c', '2026-01-01T10:00:00Z')", (family.ada.user_id, pad))
+    services.db.execute("INSERT INTO play_events (session_id, kind, user_id, game_id, device_id, at) VALUES"
+                        " (?, 'joined', ?, ?, 1, '2026-01-01T10:00:00Z')", (session, family.ada.user_id, pad))
+    mine = await client.get("/", headers=family.ada.headers)
+    assert "Continue playing" in mine.text and f'href="/play/game/{pad}"' in mine.text
+    assert "Continue playing" not in (await client.get("/", headers=family.bob.headers)).text
+
+
+async def test_game_page_shows_details_saves_and_play(client: AsyncTestClient, family: Family,
+                                                      services: Services, roms: Path) -> None:
+    game = game_id(services, "nestest")
+    page = await client.get(f"/games/{game}", headers=family.ada.headers)
+    assert page.status_code == 200
+    text = page.text
+    assert "<h1>nestest</h1>" in text and "Nintendo Entertainment System" in text
+    assert str(roms / "nes" / "nestest.nes") in text
+    sha1 = services.db.query_one("SELECT sha1 FROM files WHERE game_id = ?", (game,))["sha1"]  # type: ignore[index]
+    assert sha1 in text
+    assert f'href="/play/game/{game}"' in text and 'id="play-button"' in text
+    assert "No saved states yet" in text and 'id="srm-form"' in text and 'id="make-cover"' in text
+    assert (await client.get("/games/9999", headers=family.ada.headers)).status_code == 404
+
+
+async def test_a_game_without_a_core_explains_instead_of_play(client: AsyncTestClient, family: Family,
+                                                              services: Services) -> None:
+    game = game_id(services, "padtest")
+    services.db.execute("UPDATE games SET platform = 'gg' WHERE id = ?", (game,))
+    page = await client.get(f"/games/{game}", headers=family.ada.headers)
+    assert 'id="not-playable"' in page.text and "play-button" not in page.text and "core" in page.text
+
+
+async def test_childs_pages_show_only_granted_games_and_no_upload(client: AsyncTestClient, family: Family,
+                                                                  services: Services) -> None:
+    await client.put(f"/api/admin/users/{family.kid.user_id}/grants", json={"platforms": ["gba"]},
+                     headers=family.admin.headers)
+    home = await client.get("/", headers=family.kid.headers)
+    assert sorted(_cards(home.text)) == ["arm", "sram", "thumb"]
+    assert 'href="/upload"' not in home.text and 'href="/admin"' not in home.text
+    assert (await client.get(f"/games/{game_id(services, 'nestest')}", headers=family.kid.headers)).status_code == 404
+    game = await client.get(f"/games/{game_id(services, 'arm')}", headers=family.kid.headers)
+    assert game.status_code == 200 and 'id="srm-form"' not in game.text and "make-cover" not in game.text
+
+
+async def test_admin_sees_the_admin_link_and_collection_boxes(client: AsyncTestClient, family: Family,
+                                                              services: Services) -> None:
+    await client.post("/api/collections", json={"name": "Party"}, headers=family.admin.headers)
+    home = await client.get("/", headers=family.admin.headers)
+    assert 'href="/admin"' in home.text and "Party" in home.text
+    game = await client.get(f"/games/{game_id(services, 'arm')}", headers=family.admin.headers)
+    assert 'id="collection-boxes"' in game.text
+
+
+async def test_pages_have_no_inline_scripts(client: AsyncTestClient, family: Family) -> None:
+    for path in ("/", "/games/1", "/history", "/upload", "/admin", "/admin/library"):
+        page = await client.get(path, headers=family.admin.headers)
+        inline = [s for s in re.findall(r"<script([^>]*)>", page.text) if "src=" not in s and "importmap" not in s]
+        assert inline == [], path
+        assert '<html lang="en">' in page.text and "<main" in page.text
