@@ -16,7 +16,7 @@ import pytest
 from treazr.emulation.demo_strip import decode_strip
 from treazr.emulation.protocol import AudioPacket, Event, RawFrame, VideoPacket
 from treazr.emulation.worker import WorkerHandle, WorkerSpec
-from treazr.errors import CoreCrashed, InvalidContent, InvalidInput
+from treazr.errors import CoreCrashed, CoreError, InvalidContent, InvalidInput
 from treazr.paths import native_dir
 
 DEBIAN = Path("/usr/lib/x86_64-linux-gnu/libretro")
@@ -336,3 +336,10 @@ async def test_garbage_content_is_refused_clearly(tmp_path: Path) -> None:
                       system_dir=str(tmp_path))
     with pytest.raises(InvalidContent, match=r"garbage\.gb"):
         await WorkerHandle.start(spec)
+
+
+async def test_a_file_that_is_not_a_core_is_refused_clearly(tmp_path: Path) -> None:
+    fake = tmp_path / "fake_libretro.so"
+    fake.write_bytes(b"\x7fELF but not really")
+    with pytest.raises(CoreError, match=r"fake_libretro\.so"):
+        await WorkerHandle.start(WorkerSpec(core_path=str(fake), content_path=None, system_dir=str(tmp_path)))

@@ -198,11 +198,12 @@ class WorkerHandle:
             while (frame := await read_frame(self._reader)) is not None:
                 self._dispatch(decode_frame(*frame))
         except ProtocolError as error:
-            log.error("worker %s broke the protocol: %s", self.pid, error)
-            self._fatal = CoreError(f"the emulation worker sent garbage ({error})")
-            self._kill_process()
+            self._broken(f"the emulation worker sent garbage ({error})")
         except (ConnectionError, OSError):
             pass
+        except Exception as error:  # whatever happens, the handle must still end and report
+            log.exception("reading from worker %s failed", self.pid)
+            self._broken(f"the emulation worker could not be understood ({error!r})")
         returncode = await self._process.wait()
         await output
         self._finish(returncode)
@@ -210,12 +211,32 @@ class WorkerHandle:
         with contextlib.suppress(ConnectionError, OSError):
             await self._writer.wait_closed()
 
+    def _broken(self, message: str) -> None:
+        log.error("worker %s: %s", self.pid, message)
+        self._fatal = CoreError(message)
+        self._kill_process()
+
     async def _read_output(self) -> None:
+        """The worker's stdout and stderr (the core's own prints too) into our log, line by line.
+
+        Read in chunks, not ``readline``: a core printing a huge line without a newline must not
+        break the stream (readline raises past its limit).
+        """
         assert self._process.stdout is not None
-        while line := await self._process.stdout.readline():
-            text = line.decode(errors="replace").rstrip()
-            self._output.append(text)
-            log.info("worker %s: %s", self.pid, text)
+        pending = b""
+        while chunk := await self._process.stdout.read(1 << 16):
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > 4096:
+                lines, pending = [*lines, pending], b""
+            for line in lines:
+                self._log_output(line)
+        if pending:
+            self._log_output(pending)
+
+    def _log_output(self, line: bytes) -> None:
+        text = line.decode(errors="replace").rstrip()[:2000]
+        self._output.append(text)
+        log.info("worker %s: %s", self.pid, text)
 
     def _dispatch(self, message: WorkerMessage | dict[str, Any] | tuple[int, int]) -> None:
         if isinstance(message, (RawFrame, VideoPacket)):
