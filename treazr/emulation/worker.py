@@ -4,6 +4,12 @@ The worker (``treazr worker --fd N``, see :mod:`treazr.emulation.runner`) runs t
 encoders; a core that segfaults, aborts or hangs takes only its worker down. The parent talks to it
 over a socketpair with :mod:`treazr.emulation.protocol`, and :class:`WorkerHandle` turns the worker's
 death into :class:`~treazr.errors.CoreCrashed` with the reason (signal, exit code, or hang).
+
+What :meth:`WorkerHandle.recv` returns: ``RawFrame`` + ``AudioPacket`` (s16le PCM) when
+``spec.video`` is None, else ``VideoPacket`` (H.264 Annex B) + ``AudioPacket`` (Opus); and ``Event``s:
+``video_config`` (before the key frame of a new stream: codec, sizes), ``paused``/``resumed``
+(``frame_no``), ``save_ram_flushed`` (``path``, ``size``, ``frame_no``; the file is fsynced). Then
+None at a clean end, or the error that ended the worker. One task should call ``recv`` in a loop.
 """
 
 from __future__ import annotations
