@@ -162,3 +162,23 @@ print(json.dumps(records))
     assert any("ROM CRC32: 0xaccd3fc" in message for message in messages)  # formatted by vsnprintf in C
     unknown = [m for m in messages if "not supported" in m]
     assert unknown == ["treazr: environment command 28 (0x1c) is not supported"]  # GET_PERF_INTERFACE, once
+
+
+CORES_AND_ROMS = [(b[0], b[1]) for b in BOOTS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("core", "rom"), CORES_AND_ROMS, ids=[c for c, _ in CORES_AND_ROMS])
+def test_garbage_and_truncated_content_never_crash_a_core(tmp_path: Path, roms: Path, core: str, rom: str) -> None:
+    """Each core either refuses the file with one clear line or runs it as hardware would: it never dies."""
+    suffix = Path(rom).suffix
+    noise = tmp_path / f"noise{suffix}"
+    noise.write_bytes(hashlib.sha256(b"seed").digest() * 2200)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes((roms / rom).read_bytes()[:3000])
+    for content in (noise, cut):
+        done = treazr(tmp_path / "data", "run", str(content), "--core", core, "--frames", "120")
+        assert done.returncode in (0, 1), (content.name, done.returncode, done.stderr[-500:])
+        if done.returncode == 1:
+            assert done.stderr.strip().splitlines()[-1].startswith("Error: cannot load")
+            assert "Traceback" not in done.stderr
