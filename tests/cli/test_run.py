@@ -75,3 +75,15 @@ def test_json_flag_works_before_and_after_the_command(tmp_path: Path) -> None:
     done = treazr(tmp_path / "data", "--json", "run", "--frames", "1")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["frames"] == 1
+
+
+def test_a_library_that_is_not_a_core_is_refused(tmp_path: Path) -> None:
+    not_a_core = tmp_path / "libz_libretro.so"
+    not_a_core.write_bytes(Path("/lib/x86_64-linux-gnu/libz.so.1").read_bytes())
+    done = treazr(tmp_path / "data", "run", "--core", str(not_a_core), "--frames", "1")
+    assert done.returncode == 1
+    assert "is not a libretro core: it lacks retro_init" in done.stderr and "Traceback" not in done.stderr
+    garbage = tmp_path / "junk_libretro.so"
+    garbage.write_bytes(b"\x7fELF not really")
+    done = treazr(tmp_path / "data", "run", "--core", str(garbage), "--frames", "1")
+    assert done.returncode == 1 and "cannot load" in done.stderr and "Traceback" not in done.stderr
