@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,7 +77,7 @@ def _from_zip(path: Path, info: SystemInfo, temp_parent: Path | None) -> Prepare
             member = _pick_member(archive, info, path.name)
             with archive.open(member) as stream:
                 data = stream.read(MAX_CONTENT_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
         raise InvalidContent(f"{path.name} is not a readable zip archive: {error}") from error
     if len(data) != member.file_size:
         raise HostileArchive(f"{member.filename} in {path.name} does not match its declared size")
