@@ -1,7 +1,7 @@
 """Glass-to-glass latency: headless Chromium plays the demo core from a running ``treazr serve``.
 
-    .venv/bin/python benchmarks/latency_bench.py            # 400 presses and releases
-    .venv/bin/python benchmarks/latency_bench.py --quick    # 200 (100 presses, 100 releases)
+    .venv/bin/python benchmarks/latency_bench.py            # 500 presses, each also released
+    .venv/bin/python benchmarks/latency_bench.py --quick    # 200 presses, each also released
 
 The benchmark starts a real server on 127.0.0.1 (plain HTTP: a loopback origin is a secure context),
 signs a user in, opens the player page on the demo core and, inside the page, presses and releases
@@ -124,12 +124,13 @@ def measure(url: str, data_dir: Path, presses: int) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise SystemExit("the player drew no frames within 60 s")
                 time.sleep(0.1)
-            results = page.evaluate(PRESS_LOOP, {"presses": presses, "seed": 12345})
+            results = page.evaluate(PRESS_LOOP, {"presses": 2 * presses, "seed": 12345})  # down and up
             stats = page.evaluate("window.treazrPlayer.stats()")
         finally:
             browser.close()
     latencies = np.array([r for r in results if r is not None], dtype=np.float64)
-    return {"presses": presses, "measured": int(latencies.size), "missed": presses - int(latencies.size),
+    return {"presses": presses, "events": 2 * presses, "measured": int(latencies.size),
+            "missed": 2 * presses - int(latencies.size),
             "p50_ms": round(float(np.percentile(latencies, 50)), 2),
             "p95_ms": round(float(np.percentile(latencies, 95)), 2),
             "p99_ms": round(float(np.percentile(latencies, 99)), 2), "max_ms": round(float(latencies.max()), 2),
@@ -140,10 +141,10 @@ def measure(url: str, data_dir: Path, presses: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="200 presses instead of 400")
+    parser.add_argument("--quick", action="store_true", help="200 presses instead of 500")
     parser.add_argument("--presses", type=int, default=0)
     args = parser.parse_args()
-    presses = args.presses or (200 if args.quick else 400)
+    presses = args.presses or (200 if args.quick else 500)
     work = Path(tempfile.mkdtemp(prefix="treazr-latency-bench-"))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work shares them)")
     process, url = start_server(work / "data")
@@ -157,7 +158,8 @@ def main() -> None:
             process.kill()
             process.wait()
     rtt = figures["rtt_ms"] or 0.0
-    print(f"{figures['measured']} of {presses} presses seen on the canvas ({figures['missed']} missed)")
+    print(f"{figures['measured']} of {2 * presses} presses and releases seen on the canvas"
+          f" ({figures['missed']} missed)")
     print(f"glass to glass: p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, p99 {figures['p99_ms']} ms,"
           f" max {figures['max_ms']} ms")
     print(f"reference: WebSocket round trip p50 {rtt:.2f} ms -> p50 is {figures['p50_ms'] / max(rtt, 0.01):.1f}x it;"
