@@ -75,12 +75,16 @@ def find_core(name: str, extra_dirs: list[str] | tuple[str, ...] = ()) -> Path:
 
 def content_extension(rom: Path) -> str:
     """The extension that says what ``rom`` is: its own, or for a zip the largest known file inside."""
-    if zipfile.is_zipfile(rom):
+    if not rom.is_file():
+        raise InvalidContent(f"no such content file: {rom}")
+    try:
         with zipfile.ZipFile(rom) as archive:
             for member in sorted(archive.infolist(), key=lambda m: -m.file_size):
                 ext = Path(member.filename).suffix.lower().lstrip(".")
                 if ext in _CORE_BY_EXTENSION:
                     return ext
+    except (zipfile.BadZipFile, OSError):
+        pass  # not a zip (or a broken one, which loading reports clearly)
     return rom.suffix.lower().lstrip(".")
 
 
