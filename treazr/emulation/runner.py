@@ -31,7 +31,7 @@ from treazr.emulation.protocol import (
     encode_control,
     encode_raw,
 )
-from treazr.emulation.worker import WorkerSpec
+from treazr.emulation.spec import WorkerSpec
 from treazr.errors import CoreError, InvalidContent, NotFound, TreazrError
 
 if TYPE_CHECKING:
