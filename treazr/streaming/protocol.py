@@ -9,7 +9,8 @@ Binary (big-endian, 16-byte header, then the payload)::
     VIDEO      kind=1 u8 | flags u8 (bit 0: key = holds an IDR) | 0 u16 | frame_no u32 | timestamp_us f64 | Annex B
     AUDIO      kind=2 u8 | 0 u8 | 0 u16 | duration_us u32 | timestamp_us f64 | one Opus packet
     INPUT_ACK  kind=3 u8 | 0 u8 | 0 u16 | input seq u32 | frame_no u32 | 0 u32
-               (the first frame that reflects every input up to seq; sent just before that frame)
+               (sent just before the first frame that reflects every input up to seq, as far as the
+               server can tell: the second frame the worker finishes after the input was forwarded)
 
 JSON control messages ``{"type": ...}``: ``welcome``, ``video_config``, ``state`` (paused, viewers,
 players), ``pong``, ``degraded``, ``saved``, ``loaded``, ``error``, ``ended``.

@@ -225,7 +225,10 @@ class PlaySession:
 
     def apply_input(self, viewer: Viewer, port: int, buttons: int, seq: int) -> None:
         self.worker.set_input(port, buttons)
-        viewer.pending_ack = (seq, self.frame_no, time.monotonic())
+        # The newest frame the worker is known to have finished (its reader sees frames before this
+        # session's pump does): the input can only show from the frame after the next one on.
+        latest = max(self.frame_no, self.worker.frame_no)
+        viewer.pending_ack = (seq, latest, time.monotonic())
 
     def state_message(self) -> str:
         players = [{"viewer": v.id, "user_id": v.user_id, "name": v.user_name, "ports": v.ports}
