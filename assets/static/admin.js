@@ -92,7 +92,7 @@ function usersPage() {
     try {
       showInvite(await api("/api/admin/users", { method: "POST", json: { name, role } }));
       document.getElementById("new-name").value = "";
-      await loadUsers();
+      await Promise.all([loadUsers(), loadAudit()]);
       say(status, `${name} was added. Send them the invite.`);
     } catch (error) {
       say(status, error.message, true);
@@ -105,7 +105,8 @@ function usersPage() {
     const collections = [...form.querySelectorAll("input[name=collection]:checked")].map((i) => Number(i.value));
     try {
       await api(`/api/admin/users/${form.dataset.userId}/grants`, { method: "PUT", json: { platforms, collections } });
-      say(status, "Saved.");
+      say(status, `Saved what ${document.getElementById("grants-name").textContent} may see.`);
+      await loadAudit();
     } catch (error) {
       say(status, error.message, true);
     }
@@ -120,9 +121,16 @@ function showJob(job) {
   box.hidden = false;
   bar.max = Math.max(job.files_total, 1);
   bar.value = job.files_done;
-  if (job.state === "running") text.textContent = `Reading ${job.files_done} of ${job.files_total} files…`;
-  else if (job.state === "failed") text.textContent = `The rescan failed: ${job.error}`;
-  else {
+  const what = job.kind === "covers" ? "cover pictures" : "files";
+  if (job.state === "running") {
+    text.textContent = job.kind === "covers" ? `Making cover pictures: ${job.files_done} of ${job.files_total} games…`
+      : `Reading ${job.files_done} of ${job.files_total} ${what}…`;
+  } else if (job.state === "failed") text.textContent = `That failed: ${job.error}`;
+  else if (job.state === "stopped") text.textContent = "Stopped when the server stopped.";
+  else if (job.kind === "covers") {
+    text.textContent = `Done: ${job.report.made} cover pictures made`
+      + (job.report.without ? `; ${job.report.without} games showed only a blank screen.` : ".");
+  } else {
     const r = job.report;
     text.textContent = `Done: ${r.added} added, ${r.updated} updated, ${r.unchanged} unchanged, ${r.missing} missing,`
       + ` ${r.failed.length} could not be read.`;
@@ -143,6 +151,15 @@ function libraryPage() {
     const path = document.getElementById("rescan-path").value.trim();
     try {
       const { job } = await api("/api/admin/library/rescan", { method: "POST", json: path ? { paths: [path] } : {} });
+      showJob(job);
+      setTimeout(pollJob, 300);
+    } catch (error) {
+      say(status, error.message, true);
+    }
+  });
+  document.getElementById("make-covers").addEventListener("click", async () => {
+    try {
+      const { job } = await api("/api/admin/library/covers", { method: "POST" });
       showJob(job);
       setTimeout(pollJob, 300);
     } catch (error) {

@@ -29,6 +29,7 @@ function card(game) {
 }
 
 function renderPager(result) {
+  pager.hidden = result.pages < 2;
   const link = (label, target, rel) => {
     const a = el("a", { class: "button secondary", rel, href: `?${new URLSearchParams({ ...Object.fromEntries(params()), page: target })}`,
                         "data-nav": true, text: label });

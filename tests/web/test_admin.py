@@ -103,3 +103,24 @@ async def test_openapi_schema_is_for_signed_in_users(client: AsyncTestClient, fa
     for path in ("/api/games", "/api/games/{game_id}", "/api/uploads", "/api/history", "/api/admin/library/rescan",
                  "/api/games/{game_id}/srm", "/api/collections"):
         assert path in schema["paths"], path
+
+
+async def test_missing_covers_are_made_by_running_each_game(client: AsyncTestClient, family: Family,
+                                                            services: Services, roms: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "roms"
+    shutil.copytree(roms / "gb", folder / "gb")
+    await client.post("/api/admin/library/rescan", json={"paths": [str(folder)]}, headers=family.admin.headers)
+    await _wait_for(client, family)
+    refused = await client.post("/api/admin/library/covers", headers=family.ada.headers)
+    assert refused.status_code == 403
+    started = await client.post("/api/admin/library/covers", headers=family.admin.headers)
+    assert started.status_code == 202 and started.json()["job"]["kind"] == "covers"
+    job = await _wait_for(client, family)
+    assert job["state"] == "done" and job["report"] == {"made": 2, "without": 0}, job
+    games = (await client.get("/api/games", headers=family.ada.headers)).json()["games"]
+    for game in games:
+        cover = await client.get(game["cover_url"], headers=family.ada.headers)
+        assert cover.status_code == 200 and cover.content.startswith(b"\x89PNG")
+    again = await client.post("/api/admin/library/covers", headers=family.admin.headers)
+    assert again.status_code == 202
+    assert (await _wait_for(client, family))["files_total"] == 0  # nothing left to make

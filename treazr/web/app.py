@@ -25,6 +25,7 @@ from treazr.streaming.manager import SessionManager
 from treazr.web.assets import AssetManifest
 from treazr.web.errors import EXCEPTION_HANDLERS
 from treazr.web.metrics import HttpMetrics, request_middleware
+from treazr.web.routes.admin import stop_jobs
 from treazr.web.security import security_middleware
 
 __all__ = ["create_app"]
@@ -63,6 +64,7 @@ def create_app(services: Services) -> Litestar:
         finally:
             revocation_watch.cancel()
             await asyncio.gather(revocation_watch, return_exceptions=True)
+            await stop_jobs(app)
             await play.stop()
             await services.db.close_async_reader()
 

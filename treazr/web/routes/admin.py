@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,25 +22,32 @@ from litestar.params import JSONBody
 from litestar.response import Template
 
 from treazr import __version__
+from treazr.emulation.covers import cover_path, make_cover_async
 from treazr.errors import Conflict, InvalidInput, TreazrError
 from treazr.library.repository import stats
 from treazr.library.scanner import import_paths
 from treazr.services import Services
+from treazr.web.browse import playable_platforms
 from treazr.web.playtime import household, user_sessions
 from treazr.web.routes._common import services_of
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager
 from treazr.web.security import admin_only, current_user
 
-__all__ = ["ROUTES", "RescanJob", "known_roots"]
+__all__ = ["ROUTES", "RescanJob", "known_roots", "stop_jobs"]
+
+
+class _Stopped(Exception):
+    """Raised from the progress callback to stop a rescan when the server shuts down."""
 
 
 @dataclass
 class RescanJob:
-    """One library rescan running in a worker thread; the admin page polls its progress."""
+    """One background library job (a rescan, or making cover pictures); the admin page polls it."""
 
     paths: list[str]
-    state: str = "running"  # running | done | failed
+    kind: str = "rescan"  # rescan | covers
+    state: str = "running"  # running | done | failed | stopped
     files_done: int = 0
     files_total: int = 0
     bytes_done: int = 0
@@ -48,13 +56,16 @@ class RescanJob:
     finished: float | None = None
     report: dict[str, Any] | None = None
     error: str | None = None
+    stopping: bool = False
 
     def progress(self, files_done: int, files_total: int, bytes_done: int, bytes_total: int) -> None:
+        if self.stopping:
+            raise _Stopped
         self.files_done, self.files_total, self.bytes_done, self.bytes_total = (files_done, files_total, bytes_done,
                                                                                 bytes_total)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "stopping"}
 
 
 def known_roots(services: Services) -> list[str]:
@@ -79,12 +90,69 @@ async def _run(services: Services, job: RescanJob, dats: list[str]) -> None:
     try:
         report = await asyncio.to_thread(import_paths, services, job.paths, dats=dats, progress=job.progress)
         job.report, job.state = report.as_json(), "done"
+    except _Stopped:
+        job.state = "stopped"
     except TreazrError as error:
         job.error, job.state = str(error), "failed"
-    except Exception as error:
+    except Exception as error:  # shown to the admin, not swallowed silently
         job.error, job.state = f"the rescan failed: {error}", "failed"
     finally:
         job.finished = time.time()
+
+
+async def _games_without_cover(services: Services) -> list[tuple[int, str, Path]]:
+    playable, _ = await playable_platforms(services)
+    rows = await services.db.aquery(
+        "SELECT g.id, g.platform, f.path, f.container, f.store_path FROM games g JOIN files f ON f.id ="
+        " (SELECT id FROM files WHERE game_id = g.id AND missing = 0 ORDER BY id LIMIT 1)"
+        " WHERE g.cover_path IS NULL ORDER BY g.title COLLATE NOCASE")
+    out = []
+    for row in rows:
+        if row["platform"] in playable and not cover_path(services, row["id"]).is_file():
+            content = (services.data.content / row["store_path"]) if row["store_path"] else Path(
+                row["container"] or row["path"])
+            out.append((int(row["id"]), str(row["platform"]), content))
+    return out
+
+
+async def _make_covers(services: Services, job: RescanJob) -> None:
+    """Automatic screenshots for every playable game without a cover, one game at a time."""
+    made = 0
+    try:
+        todo = await _games_without_cover(services)
+        job.files_total = len(todo)
+        for game_id, platform, content in todo:
+            if job.stopping:
+                job.state = "stopped"
+                return
+            core = services.cores.require_core(platform)
+            if await make_cover_async(services, game_id, content, core.path) is not None:
+                made += 1
+            job.files_done += 1
+        job.report, job.state = {"made": made, "without": job.files_total - made}, "done"
+    except TreazrError as error:
+        job.error, job.state = str(error), "failed"
+    finally:
+        job.finished = time.time()
+
+
+def _start(request: Request[Any, Any, State], job: RescanJob, work: Coroutine[Any, Any, None]) -> dict[str, Any]:
+    request.app.state.rescan_job = job
+    # keep a reference so the task is not collected mid-run; stop_jobs() ends it with the server
+    request.app.state.rescan_task = asyncio.create_task(work, name=f"treazr-{job.kind}")
+    return {"job": job.as_json()}
+
+
+async def stop_jobs(app: Any) -> None:
+    """Stop a running rescan or cover job (the app's lifespan calls this on shutdown)."""
+    job: RescanJob | None = app.state.get("rescan_job")
+    task: asyncio.Task[None] | None = app.state.get("rescan_task")
+    if job is not None:
+        job.stopping = True
+    if task is not None and not task.done():
+        if job is not None and job.kind == "covers":
+            task.cancel()  # a cover run is worth nothing half-made; its worker is killed on the way out
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @post("/api/admin/library/rescan", guards=[admin_only], status_code=202)
@@ -93,7 +161,7 @@ async def start_rescan(request: Request[Any, Any, State], data: JSONBody[dict[st
     services = services_of(request)
     running = _job(request)
     if running and running.state == "running":
-        raise Conflict("a rescan is already running")
+        raise Conflict("a library job is already running")
     paths = data.get("paths") if isinstance(data, dict) else None
     dats = (data.get("dats") if isinstance(data, dict) else None) or []
     paths = paths or known_roots(services)
@@ -107,10 +175,17 @@ async def start_rescan(request: Request[Any, Any, State], data: JSONBody[dict[st
         if not Path(path).expanduser().exists():
             raise InvalidInput(f"{path} does not exist on the server")
     job = RescanJob(paths=[str(Path(p).expanduser()) for p in paths])
-    request.app.state.rescan_job = job
-    task = asyncio.create_task(_run(services, job, dats), name="treazr-rescan")
-    request.app.state.rescan_task = task  # keep a reference so the task is not collected mid-run
-    return {"job": job.as_json()}
+    return _start(request, job, _run(services, job, dats))
+
+
+@post("/api/admin/library/covers", guards=[admin_only], status_code=202)
+async def start_covers(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Admins: make an automatic cover picture for every playable game that has none (in the background)."""
+    running = _job(request)
+    if running and running.state == "running":
+        raise Conflict("a library job is already running")
+    job = RescanJob(paths=[], kind="covers")
+    return _start(request, job, _make_covers(services_of(request), job))
 
 
 @get("/api/admin/library/rescan", guards=[admin_only])
@@ -233,5 +308,5 @@ async def admin_history_page(request: Request[Any, Any, State]) -> Template:
     return _page("history", request, people=await household(db), sessions=await user_sessions(db, None, 200))
 
 
-ROUTES: list[Any] = [start_rescan, rescan_status, library_api, cores_api, server_api, admin_users_page,
+ROUTES: list[Any] = [start_rescan, start_covers, rescan_status, library_api, cores_api, server_api, admin_users_page,
                      admin_library_page, admin_cores_page, admin_server_page, admin_history_page]
