@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.emulation.subprocesses import host_script, treazr, treazr_run
@@ -182,3 +185,37 @@ def test_garbage_and_truncated_content_never_crash_a_core(tmp_path: Path, roms: 
         if done.returncode == 1:
             assert done.stderr.strip().splitlines()[-1].startswith("Error: cannot load")
             assert "Traceback" not in done.stderr
+
+
+def _retroarch_screenshot(tmp_path: Path, core: str, rom: Path, frames: int) -> np.ndarray:
+    import av
+
+    home = tmp_path / "retroarch"
+    home.mkdir()
+    config = home / "retroarch.cfg"
+    config.write_text("\n".join(f'{key} = "{value}"' for key, value in {
+        "video_driver": "null", "audio_driver": "null", "input_driver": "null", "joypad_driver": "null",
+        "menu_driver": "null", "config_save_on_exit": "false", "savefile_directory": home,
+        "savestate_directory": home, "system_directory": home, "screenshot_directory": home}.items()))
+    shot = home / "shot.png"
+    subprocess.run(["retroarch", "-c", str(config), "-L", f"/usr/lib/x86_64-linux-gnu/libretro/{core}_libretro.so",
+                    str(rom), f"--max-frames={frames}", "--max-frames-ss", f"--max-frames-ss-path={shot}"],
+                   env={**os.environ, "HOME": str(home), "DBUS_FATAL_WARNINGS": "0"}, capture_output=True,
+                   timeout=120, check=False)
+    with av.open(str(shot)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("core", "rom", "frames", "size", "expected"), BOOTS, ids=[b[0] for b in BOOTS])
+def test_frames_match_retroarch_pixel_for_pixel(tmp_path: Path, roms: Path, core: str, rom: str, frames: int,
+                                                size: tuple[int, int], expected: str) -> None:
+    import av
+
+    ours = tmp_path / "ours.png"
+    treazr_run(tmp_path / "data", str(roms / rom), "--core", core, "--frames", str(frames), "--screenshot", str(ours))
+    with av.open(str(ours)) as container:
+        picture = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    reference = _retroarch_screenshot(tmp_path, core, roms / rom, frames)
+    assert picture.shape == reference.shape == (size[1], size[0], 3)
+    assert np.array_equal(picture, reference)
