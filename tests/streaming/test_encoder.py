@@ -61,6 +61,8 @@ def test_only_idr_units_are_key_and_keyframes_come_on_request() -> None:
         units.append(encoder.encode(pixel_art(n), n, n))
     keys = [n for n, unit in enumerate(units) if unit.key]
     assert keys == [0, 10, 25]  # no periodic keyframes, no scene-cut keyframes
+    timings = encoder.take_encode_ms()
+    assert len(timings) == 40 and all(t > 0 for t in timings) and encoder.take_encode_ms() == []
     assert all(is_idr(unit.data) == unit.key for unit in units)
     assert encoder.config is not None and encoder.config.codec.startswith("avc1.F4")  # High 4:4:4
     assert codec_string(units[10].data) == encoder.config.codec

@@ -19,6 +19,7 @@ from treazr.emulation.headless import find_core
 from treazr.library.scanner import import_paths
 from treazr.services import Services
 from treazr.streaming.protocol import CLOSE_NOT_FOUND, CLOSE_RELOAD, CLOSE_REVOKED
+from treazr.streaming.sessions import _Lateness
 from treazr.web.app import create_app
 
 A_BUTTON = 1 << 8
@@ -72,6 +73,24 @@ async def test_demo_stream_decodes_to_the_cores_own_frames_and_input_shows(
         shown = next(f for f in viewer.frames if f.frame_no == acked[0])  # the acknowledged frame shows it
         assert decode_strip(shown.rgb)[1] == A_BUTTON
         assert decode_strip(viewer.frames[-1].rgb)[1] == A_BUTTON
+    async with server.client() as client:
+        metrics = (await client.get("/metrics")).text
+    session_id = session["id"]
+    for family in ("treazr_play_frames_total", "treazr_play_bytes_sent_total", "treazr_play_fps",
+                   "treazr_play_input_latency_ms_count", "treazr_play_viewers"):
+        assert f'{family}{{session="{session_id}"}}' in metrics, family
+
+
+def test_late_frames_are_counted_against_the_first_frames_schedule() -> None:
+    lateness = _Lateness(fps=50.0)  # 20 ms per frame
+    arrivals = [(n * 20_000, 10.0 + n * 0.020) for n in range(10)]
+    assert not any(lateness.observe(pts, now) for pts, now in arrivals)
+    assert lateness.observe(10 * 20_000, 10.0 + 10 * 0.020 + 0.019) is False  # jitter under one period
+    assert lateness.observe(11 * 20_000, 10.0 + 11 * 0.020 + 0.021) is True  # more than one period late
+    assert lateness.observe(12 * 20_000, 10.0 + 12 * 0.020 + 0.001) is False
+    assert lateness.observe(13 * 20_000, 10.0 + 13 * 0.020 + 0.5) is True  # a stall: counted once...
+    assert lateness.observe(14 * 20_000, 10.0 + 14 * 0.020 + 0.5) is False  # ...then a new schedule
+    assert 0 < lateness.ratio() < 0.2
 
 
 @pytest.fixture

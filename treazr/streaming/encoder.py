@@ -22,6 +22,7 @@ preallocated uint16 buffers straight into the planes of one reused ``av.VideoFra
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -46,6 +47,7 @@ __all__ = [
 Chroma = Literal["444", "420"]
 
 OPUS_RATE = 48000
+_STATS_FRAMES = 240
 _UPSCALE_420 = 2
 
 # Full-range BT.601 (JPEG) RGB -> YCbCr in 8.8 fixed point, laid out so every intermediate stays within
@@ -137,6 +139,8 @@ class VideoEncoder:
         self._acc: np.ndarray = np.empty(0, np.uint16)
         self._tmp: np.ndarray = np.empty(0, np.uint16)
         self._planes: list[np.ndarray] = []
+        self._encode_ms = np.zeros(_STATS_FRAMES, np.float64)  # a ring of the latest per-frame encode times
+        self._timed = 0
 
     def request_keyframe(self) -> None:
         """Make the next frame an IDR (a viewer joined, a decoder failed, a viewer skipped frames)."""
@@ -162,6 +166,7 @@ class VideoEncoder:
         if (height, width) != self._shape or self._context is None:
             self._open(width, height)
         assert self._context is not None and self._frame is not None
+        started = time.perf_counter()
         self._convert(frame)
         video_frame = self._frame
         video_frame.pts = self._pts
@@ -173,7 +178,21 @@ class VideoEncoder:
         key = is_idr(data)
         if key and self.config is not None and not self.config.codec:
             self.config = _with_codec(self.config, codec_string(data))
+        self._encode_ms[self._timed % _STATS_FRAMES] = (time.perf_counter() - started) * 1000
+        self._timed += 1
         return VideoAccessUnit(data=data, key=key, frame_number=frame_number, timestamp_us=timestamp_us)
+
+    def take_encode_ms(self) -> list[float]:
+        """Conversion + encode time of each frame since the last call (at most the latest 240), in ms.
+
+        The worker forwards these as an ``encoder_stats`` event; the web process puts them in
+        ``treazr_play_encode_ms``.
+        """
+        count = min(self._timed, _STATS_FRAMES)
+        end = self._timed % _STATS_FRAMES
+        recent = np.roll(self._encode_ms, -end)[_STATS_FRAMES - count:]
+        self._timed = 0
+        return [round(float(v), 3) for v in recent]
 
     def close(self) -> None:
         self._close_context()
