@@ -209,6 +209,19 @@ async def test_a_hung_core_is_killed_after_the_hang_timeout(demo_core: str, tmp_
     assert handle._process.returncode is not None
 
 
+async def test_a_core_that_hangs_as_the_player_pauses_is_still_caught(demo_core: str, tmp_path: Path) -> None:
+    spec = demo_spec(demo_core, tmp_path, hang_timeout_s=1.0,
+                     options={"treazr_demo_fault": "hang", "treazr_demo_fault_frame": "1"})
+    handle = await WorkerHandle.start(spec)
+    async with asyncio.timeout(20):
+        await next_frame(handle)  # the core hangs in the very next retro_run
+        await asyncio.sleep(0.2)
+        handle.pause(True)  # never answered: the worker is stuck inside the core
+        crash = await until_crash(handle)
+    await handle.stop()
+    assert "hung" in str(crash)
+
+
 async def test_a_crash_keeps_the_save_ram_of_the_last_flush(demo_core: str, tmp_path: Path) -> None:
     srm = tmp_path / "saves" / "1.srm"
     # the demo core records a point at frame 118 and the next one at frame 391; it crashes at 300

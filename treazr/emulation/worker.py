@@ -232,6 +232,11 @@ class WorkerHandle:
         elif name == "error":
             self._fatal = _error_from(message)
         else:
+            if name in ("paused", "resumed"):
+                # The hang check rests only once the worker says it paused: a core that hangs just
+                # as the player pauses never answers, and is still caught.
+                self._paused = name == "paused"
+                self._last_progress = time.monotonic()
             self._queue(Event(name, message))
 
     def _queue(self, message: WorkerMessage) -> None:
@@ -314,9 +319,10 @@ class WorkerHandle:
         self._send(encode_input(port, mask))
 
     def pause(self, paused: bool) -> None:
-        """Pause or resume; pausing also flushes save RAM that changed."""
-        self._paused = paused
+        """Pause or resume; pausing also flushes save RAM that changed. The worker answers with a
+        ``paused`` or ``resumed`` event."""
         if not paused:
+            self._paused = False
             self._last_progress = time.monotonic()
         self._command("pause", paused=paused)
 
