@@ -204,6 +204,13 @@ async def test_children_play_only_granted_games(server: PlayServer, services: Se
     async with StreamClient.connect(server, str(session["token"]), kid) as viewer:
         await viewer.receive(frames=30)
         assert viewer.frames[-1].rgb.shape in ((240, 256, 3), (224, 256, 3))  # nestopia crops overscan
+    services.db.write(lambda conn: set_grants(conn, kid.user_id, [], []))  # the admin takes the grant back
+    async with server.client() as client:
+        assert (await client.get(f"/api/play/sessions/{session['token']}", headers=kid.headers)).status_code == 404
+    async with StreamClient.connect(server, str(session["token"]), kid) as viewer:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await viewer.receive(frames=1)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_NOT_FOUND
 
 
 @pytest.mark.slow

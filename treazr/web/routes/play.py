@@ -34,10 +34,14 @@ def may_control(user: AuthUser, session: PlaySession) -> bool:
     return user.is_admin or session.info.owner_id == user.user_id
 
 
-def _visible_session(request: Request[Any, Any, State] | WebSocket[Any, Any, Any], token: str) -> PlaySession:
-    session = play_manager(request.app).get(token)
-    if not may_control(current_user(request), session):
+async def _visible_session(request: Request[Any, Any, State] | WebSocket[Any, Any, Any], token: str) -> PlaySession:
+    """The session, when this user may watch it: its owner or an admin, and (children) still granted the game."""
+    manager = play_manager(request.app)
+    session = manager.get(token)
+    user = current_user(request)
+    if not may_control(user, session):
         raise NotFound("this game is not running any more")
+    await manager.check_may_play(user, session.info.game_id)
     return session
 
 
@@ -80,13 +84,13 @@ async def list_sessions(request: Request[Any, Any, State]) -> dict[str, Any]:
 @get("/api/play/sessions/{token:str}")
 async def get_session(request: Request[Any, Any, State], token: FromPath[str]) -> dict[str, Any]:
     """The session's owner or an admin: one running session."""
-    return {"session": _visible_session(request, token).describe()}
+    return {"session": (await _visible_session(request, token)).describe()}
 
 
 @post("/api/play/sessions/{token:str}/end", status_code=200)
 async def end_session(request: Request[Any, Any, State], token: FromPath[str]) -> dict[str, Any]:
     """The session's owner or an admin: end it (the Continue state is written first)."""
-    session = _visible_session(request, token)
+    session = await _visible_session(request, token)
     await play_manager(request.app).end(session, f"ended by {current_user(request).name}")
     return {"ended": token}
 
@@ -102,7 +106,7 @@ async def play_game_page(request: Request[Any, Any, State], game_id: FromPath[in
 @get("/play/{token:str}")
 async def play_session_page(request: Request[Any, Any, State], token: FromPath[str]) -> Template:
     """The session's owner or an admin: the player for a running session (a reload rejoins it)."""
-    session = _visible_session(request, token)
+    session = await _visible_session(request, token)
     return Template(template_name="play.html", context={"game_id": session.info.game_id, "token": token,
                                                          "user": current_user(request).name})
 
@@ -112,7 +116,7 @@ async def play_socket(socket: WebSocket[Any, Any, Any], token: FromPath[str]) ->
     """The session's owner or an admin: the realtime stream (video, audio, control) and input."""
     await socket.accept()
     try:
-        session = _visible_session(socket, token)
+        session = await _visible_session(socket, token)
     except (TreazrError, PermissionDenied) as error:
         with contextlib.suppress(Exception):
             await socket.send_text(control("error", code="not_found", message=str(error)))
