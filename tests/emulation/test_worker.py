@@ -324,6 +324,34 @@ async def test_a_worker_whose_web_process_dies_flushes_and_exits(demo_core: str,
     assert demo_save(srm.read_bytes())[2] >= 1
 
 
+async def test_a_save_that_cannot_be_written_is_reported_and_the_game_goes_on(demo_core: str,
+                                                                             tmp_path: Path) -> None:
+    blocker = tmp_path / "saves"
+    blocker.write_bytes(b"a file where the saves folder should be")
+    srm = blocker / "1.srm"
+    handle = await WorkerHandle.start(demo_spec(demo_core, tmp_path, save_ram_path=str(srm)))
+    handle.fast_forward(True)
+    try:
+        async with asyncio.timeout(30):
+            await frame_at_least(handle, 125)
+            with pytest.raises(CoreError, match=r"the game could not be saved to .*1\.srm"):
+                await handle.flush_save_ram()
+            with pytest.raises(CoreError, match="could not save state"):
+                await handle.save_state(blocker / "slot1.state")
+            events = []
+            while len(events) < 1:
+                if isinstance(m := await handle.recv(), Event):
+                    events.append(m)
+            assert events[0].name == "save_ram_failed"
+            blocker.unlink()  # room again: the next flush succeeds
+            assert await handle.flush_save_ram() is True
+            await next_frame(handle)
+    finally:
+        await handle.stop()
+    assert handle.error is None
+    assert demo_save(srm.read_bytes())[2] >= 1
+
+
 async def test_gba_sram_round_trip_through_a_worker(roms: Path, tmp_path: Path) -> None:
     srm = tmp_path / "sram.srm"
     spec = WorkerSpec(core_path=str(DEBIAN / "mgba_libretro.so"), content_path=str(roms / "gba/sram.gba"),

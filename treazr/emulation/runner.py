@@ -95,6 +95,7 @@ class _Session:
         self.samples_sent = 0
         self.encoders: Encoders | None = None  # None: raw BGRX frames and PCM audio
         self.flushed: bytes | None = None
+        self.flush_error: str | None = None  # why the last save RAM write failed, until one succeeds
         self.last_flush = self.last_check = self.last_tick = time.monotonic()
 
     # -- start ------------------------------------------------------------------------------
@@ -161,9 +162,11 @@ class _Session:
         request_id = command.get("id")
         try:
             result = self.dispatch(str(op), command)
-        except TreazrError as error:
+        except (TreazrError, OSError) as error:
             if request_id is None:
                 raise
+            if isinstance(error, OSError):  # a state or screenshot that cannot be written: the game goes on
+                error = CoreError(f"could not {str(op).replace('_', ' ')}: {error.strerror or error}")
             self.send_event("reply", id=request_id, ok=False, kind=type(error).__name__, message=str(error))
             return
         if request_id is not None:
@@ -192,7 +195,7 @@ class _Session:
         elif op == "screenshot":
             return self.screenshot(Path(command["path"]))
         elif op == "flush_save_ram":
-            return {"written": self.flush_save_ram(force=True)}
+            return self.flush_on_request()
         elif op == "stop":
             self.running = False
         else:
@@ -257,7 +260,11 @@ class _Session:
                 "height": int(frame.shape[0]), "blank": is_blank(frame)}
 
     def flush_save_ram(self, force: bool = False) -> bool:
-        """Write save RAM atomically if it changed (at most every saveram_flush_s unless forced)."""
+        """Write save RAM atomically if it changed (at most every saveram_flush_s unless forced).
+
+        A failed write (disk full, folder gone) never ends the game: it is reported as a
+        ``save_ram_failed`` event, remembered in ``flush_error``, and tried again at the next flush.
+        """
         now = time.monotonic()
         if not self.spec.save_ram_path or (not force and now - self.last_check < SAVERAM_CHECK_S):
             return False
@@ -265,10 +272,23 @@ class _Session:
         data = self.host.save_ram()
         if not data or data == self.flushed or (not force and now - self.last_flush < self.spec.saveram_flush_s):
             return False
-        atomic_write(Path(self.spec.save_ram_path), data)
-        self.flushed, self.last_flush = data, now
+        self.last_flush = now
+        try:
+            atomic_write(Path(self.spec.save_ram_path), data)
+        except OSError as error:
+            self.flush_error = f"the game could not be saved to {self.spec.save_ram_path}: {error.strerror or error}"
+            log.error("%s", self.flush_error)
+            self.send_event("save_ram_failed", message=self.flush_error, frame_no=self.frame_no)
+            return False
+        self.flushed, self.flush_error = data, None
         self.send_event("save_ram_flushed", path=self.spec.save_ram_path, size=len(data), frame_no=self.frame_no)
         return True
+
+    def flush_on_request(self) -> dict[str, Any]:
+        written = self.flush_save_ram(force=True)
+        if self.flush_error:
+            raise CoreError(self.flush_error)
+        return {"written": written}
 
     # -- the loop ---------------------------------------------------------------------------
     def send_event(self, name: str, **fields: Any) -> None:
