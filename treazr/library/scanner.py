@@ -235,8 +235,10 @@ def import_paths(services: Services, paths: Iterable[str | os.PathLike[str]], *,
     report.unchanged = walk.unchanged
     report.files = len(walk.jobs) + walk.unchanged
     state = ApplyState(vanished=set(walk.vanished))
-    options = ProbeOptions(forced, ContentStore(services.data.content) if copy and not dry_run else None,
-                           archive_limits(services))
+    store = ContentStore(services.data.content) if copy and not dry_run else None
+    if store is not None:
+        store.clean_incoming()
+    options = ProbeOptions(forced, store, archive_limits(services))
     tick = _ticker(progress, report.files, walk.unchanged, sum(job.size for job in walk.jobs))
     run_id = None if dry_run else _record_run(services, [str(r) for r in roots], None, None, "running")
     batches = _Batches(services, state, dry_run)

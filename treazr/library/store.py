@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["ContentStore", "StoreWriter"]
@@ -68,10 +69,18 @@ class ContentStore:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return StoreWriter(self)
 
-    def clean_incoming(self) -> int:
-        """Remove temporary files an interrupted copy left behind; returns how many."""
+    def clean_incoming(self, older_than_s: float = 24 * 3600) -> int:
+        """Remove temporary files an interrupted copy left behind; returns how many.
+
+        Only old ones: a younger one may belong to an import running right now (a web upload).
+        """
         removed = 0
+        cutoff = time.time() - older_than_s
         for stray in self.root.glob(".incoming-*"):
-            stray.unlink(missing_ok=True)
-            removed += 1
+            try:
+                if stray.stat().st_mtime < cutoff:
+                    stray.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
         return removed
