@@ -8,7 +8,8 @@ death into :class:`~treazr.errors.CoreCrashed` with the reason (signal, exit cod
 What :meth:`WorkerHandle.recv` returns: ``RawFrame`` + ``AudioPacket`` (s16le PCM) when
 ``spec.video`` is None, else ``VideoPacket`` (H.264 Annex B) + ``AudioPacket`` (Opus); and ``Event``s:
 ``video_config`` (before the key frame of a new stream: codec, sizes), ``paused``/``resumed``
-(``frame_no``), ``save_ram_flushed`` (``path``, ``size``, ``frame_no``; the file is fsynced). Then
+(``frame_no``), ``save_ram_flushed`` (``path``, ``size``, ``frame_no``; the file is fsynced), ``save_ram_failed``
+(``message``: the write failed, the game goes on and the write is retried). Then
 None at a clean end, or the error that ended the worker. One task should call ``recv`` in a loop.
 """
 
