@@ -1,9 +1,12 @@
 """The one-file executable stands alone: built once per session, then run from an empty environment.
 
-Every run uses a copy of ``dist/treazr`` in a temporary folder outside the repository, an environment
-holding only ``HOME``, and a working directory outside the repository, so nothing can come from the
-checkout or its virtual environment; the server test also checks the process tree's memory maps for
-that. The checkout's own ``treazr`` is used only as the reference the executable's output must match.
+Each test runs in two places: on this machine, from a copy of ``dist/treazr`` outside the repository,
+and inside a bare Debian root made by ``debootstrap`` (``packaging/debian_root.sh``: glibc and coreutils,
+no Python, no libretro), entered with ``chroot`` in a private mount namespace. Either way the process
+gets an environment holding only ``HOME`` (and ``TMPDIR``) and a working directory outside the
+repository, and the server test checks the whole process tree's memory maps: nothing may come from the
+checkout, and in the Debian root nothing from outside that root. The checkout's own ``treazr`` serves
+only as the reference the executable's output must match.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,35 +45,40 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ROMS = REPO.parent / "shared" / "roms"
-ROM = ROMS / "nes" / "nes15-NTSC.nes"
+ROM = Path("nes") / "nes15-NTSC.nes"
 BUILD_TIMEOUT_S = 30 * 60
+# Enter the Debian root: a private mount namespace (undone when the process ends) with /proc and the
+# shared ROMs (read-only) mounted, then chroot. Every step execs, so the pid is the executable's own.
+_ENTER_ROOT = ('root=$1 roms=$2; shift 2; /usr/bin/mount -t proc proc "$root/proc" && '
+               '/usr/bin/mount -o bind,ro "$roms" "$root/mnt/roms" && exec /usr/sbin/chroot "$root" "$@"')
 
 
-@dataclass
-class Frozen:
-    """A copy of the executable and a private home, cwd and data directory to run it in."""
+@dataclass(frozen=True)
+class Place:
+    """Where the executable runs: this machine (root ``/``) or a bare Debian root."""
 
-    executable: Path
-    home: Path
-    workdir: Path
+    name: str
+    root: Path
+    executable: Path  # as the executable itself sees paths
 
     @property
-    def data_dir(self) -> Path:
-        return self.home / "treazr-data"
+    def roms(self) -> Path:
+        return ROMS if self.name == "host" else Path("/mnt/roms")
 
-    @property
-    def tmp(self) -> Path:
-        """The server's TMPDIR, where the one-file bootloader unpacks the bundle (and must clean up)."""
-        return self.home / "tmp"
+    def outside(self, inner: Path) -> Path:
+        """``inner`` (a path as the executable sees it) as this test process sees it."""
+        return self.root / inner.relative_to("/")
 
-    def command(self, *args: str) -> list[str]:
-        return [str(self.executable), "--data-dir", str(self.data_dir), *args]
-
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(self.command(*args), env={"HOME": str(self.home)}, cwd=self.workdir,
-                                capture_output=True, text=True, timeout=timeout, check=False)
-        assert result.returncode == 0, f"treazr {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
-        return result
+    def popen(self, args: list[str], env: dict[str, str], cwd: Path, **options: object) -> subprocess.Popen[bytes]:
+        """Start the executable with exactly ``env`` in ``cwd`` (both as it sees them)."""
+        if self.name == "host":
+            return subprocess.Popen([str(self.executable), *args], env=env, cwd=cwd,  # type: ignore[call-overload]
+                                    **options)
+        inner = ["/usr/bin/env", "-i", "-C", str(cwd), *(f"{key}={value}" for key, value in env.items()),
+                 str(self.executable), *args]
+        return subprocess.Popen(  # type: ignore[call-overload]
+            ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _ENTER_ROOT, "sh",
+             str(self.root), str(ROMS), *inner], env={}, cwd="/", **options)
 
 
 @pytest.fixture(scope="session")
@@ -82,20 +91,79 @@ def built_executable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
+@pytest.fixture(scope="session", params=["host", "debian"])
+def place(request: pytest.FixtureRequest, built_executable: Path) -> Iterator[Place]:
+    if request.param == "host":
+        yield Place("host", Path("/"), built_executable)
+        return
+    made = subprocess.run(["bash", str(REPO / "packaging" / "debian_root.sh")], check=True, capture_output=True,
+                          text=True, timeout=BUILD_TIMEOUT_S)
+    root = Path(made.stdout.strip().splitlines()[-1])
+    assert not (root / "usr" / "bin" / "python3").exists(), "the Debian root should have no Python"
+    (root / "mnt" / "roms").mkdir(parents=True, exist_ok=True)
+    folder = Path("/opt") / f"treazr-{uuid.uuid4().hex[:8]}"
+    (root / folder.relative_to("/")).mkdir(parents=True)
+    shutil.copy2(built_executable, root / folder.relative_to("/") / "treazr")
+    try:
+        yield Place("debian", root, folder / "treazr")
+    finally:
+        shutil.rmtree(root / folder.relative_to("/"))
+
+
+@dataclass
+class Frozen:
+    """The executable in its place, with a private home (holding the data), working directory and TMPDIR."""
+
+    place: Place
+    home: Path  # inner paths, as the executable sees them
+
+    @property
+    def workdir(self) -> Path:
+        return self.home / "cwd"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "treazr-data"
+
+    @property
+    def tmp(self) -> Path:
+        """Where the one-file bootloader unpacks the bundle (and must clean up)."""
+        return self.home / "tmp"
+
+    def outside(self, inner: Path) -> Path:
+        return self.place.outside(inner)
+
+    def start(self, *args: str, **options: object) -> subprocess.Popen[bytes]:
+        return self.place.popen(["--data-dir", str(self.data_dir), *args],
+                                {"HOME": str(self.home), "TMPDIR": str(self.tmp)}, self.workdir, **options)
+
+    def run(self, *args: str, timeout: float = 180) -> str:
+        process = self.start(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = process.communicate(timeout=timeout)
+        assert process.returncode == 0, f"treazr {' '.join(args)} exited {process.returncode}:\n{err.decode()}"
+        return str(out.decode())
+
+
 @pytest.fixture
-def frozen(built_executable: Path, tmp_path: Path) -> Frozen:
-    home, workdir = tmp_path / "home", tmp_path / "cwd"
-    home.mkdir()
-    workdir.mkdir()
-    assert REPO not in tmp_path.parents
-    return Frozen(built_executable, home, workdir)
+def frozen(place: Place, tmp_path: Path) -> Iterator[Frozen]:
+    home = tmp_path / "home" if place.name == "host" else Path("/tmp") / f"treazr-test-{uuid.uuid4().hex[:8]}"
+    made = Frozen(place, home)
+    for folder in (made.home, made.workdir, made.tmp):
+        made.outside(folder).mkdir(parents=True)
+    assert REPO not in made.outside(home).parents
+    try:
+        yield made
+    finally:
+        if place.name != "host":
+            shutil.rmtree(made.outside(home), ignore_errors=True)
 
 
-def test_version_in_an_empty_environment(frozen: Frozen) -> None:
-    result = subprocess.run([str(frozen.executable), "--version"], env={}, cwd=frozen.workdir, capture_output=True,
-                            text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"treazr, version {treazr.__version__}"
+def test_version_in_an_empty_environment(place: Place, tmp_path: Path) -> None:
+    process = place.popen(["--version"], {}, tmp_path if place.name == "host" else Path("/"),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == f"treazr, version {treazr.__version__}"
 
 
 def test_every_bundled_core_loads_from_the_bundle(frozen: Frozen) -> None:
@@ -103,7 +171,7 @@ def test_every_bundled_core_loads_from_the_bundle(frozen: Frozen) -> None:
     machine_cores = Path(os.environ.get("TREAZR_BUNDLE_CORES_FROM", "/usr/lib/x86_64-linux-gnu/libretro"))
     expected = {path.name.removesuffix("_libretro.so") for path in machine_cores.glob("*_libretro.so")}
     assert expected, f"no libretro cores on this build machine in {machine_cores}"
-    listing = json.loads(frozen.run("--json", "cores", "list").stdout)
+    listing = json.loads(frozen.run("--json", "cores", "list"))
     found = {core["id"]: core for core in listing["cores"]}
     assert expected | {"treazr_demo"} <= set(found), listing
     for core_id in expected | {"treazr_demo"}:
@@ -139,28 +207,29 @@ def _png_pixels(path: Path) -> np.ndarray:
 
 
 def test_import_then_run_a_rom_for_300_frames_with_a_screenshot(frozen: Frozen, tmp_path: Path) -> None:
-    frozen.run("import", str(ROM))
-    with sqlite3.connect(frozen.data_dir / "treazr.db") as conn:
+    rom = frozen.place.roms / ROM
+    frozen.run("import", str(rom))
+    with sqlite3.connect(frozen.outside(frozen.data_dir) / "treazr.db") as conn:
         games = conn.execute("SELECT g.platform FROM games g JOIN files f ON f.game_id = g.id").fetchall()
     conn.close()
     assert games == [("nes",)]
 
-    shot = tmp_path / "frozen.png"
-    report = json.loads(frozen.run("--json", "run", str(ROM), "--frames", "300", "--screenshot", str(shot)).stdout)
+    shot = frozen.home / "frozen.png"
+    report = json.loads(frozen.run("--json", "run", str(rom), "--frames", "300", "--screenshot", str(shot)))
     assert report["frames"] == 300
     assert "/_MEI" in report["core_path"], "the executable should play with its bundled core"
-    assert _png_size(shot) == (report["width"], report["height"])
+    assert _png_size(frozen.outside(shot)) == (report["width"], report["height"])
 
     # The checkout, with the build machine's own core, must produce the very same picture.
     reference_shot = tmp_path / "checkout.png"
     reference = subprocess.run(
-        [sys.executable, "-m", "treazr", "--data-dir", str(tmp_path / "checkout-data"), "--json", "run", str(ROM),
-         "--frames", "300", "--screenshot", str(reference_shot)],
+        [sys.executable, "-m", "treazr", "--data-dir", str(tmp_path / "checkout-data"), "--json", "run",
+         str(ROMS / ROM), "--frames", "300", "--screenshot", str(reference_shot)],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
     expected = json.loads(reference.stdout)
     assert (report["width"], report["height"], report["frame_hash"]) == (
         expected["width"], expected["height"], expected["frame_hash"])
-    pixels = _png_pixels(shot)
+    pixels = _png_pixels(frozen.outside(shot))
     assert pixels.shape == (expected["height"], expected["width"], 3)
     assert np.array_equal(pixels, _png_pixels(reference_shot))
     assert pixels.std() > 0, "the screenshot is one flat colour"
@@ -191,6 +260,7 @@ def _tree(pid: int) -> list[int]:
 
 
 def _mapped_files(pids: list[int]) -> set[str]:
+    """Every file mapped into these processes, as this (unchrooted) process names it."""
     files: set[str] = set()
     for pid in pids:
         try:
@@ -198,20 +268,18 @@ def _mapped_files(pids: list[int]) -> set[str]:
         except OSError:
             continue
         files |= {line.split(maxsplit=5)[5] for line in lines if len(line.split(maxsplit=5)) == 6}
-    return {name for name in files if name.startswith("/")}
+    # Shared anonymous memory shows up as "/dev/zero (deleted)", "/memfd:..." or "/SYSV...": no file.
+    return {name for name in files
+            if name.startswith("/") and not name.startswith(("/memfd:", "/SYSV", "/dev/zero (deleted)"))}
 
 
 @pytest.fixture
 def frozen_server(frozen: Frozen, tmp_path: Path) -> Iterator[FrozenServer]:
     port, http_port = free_port(), free_port()
-    frozen.tmp.mkdir()
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            frozen.command("serve", "--host", "127.0.0.1", "--port", str(port), "--http-port", str(http_port),
-                           "--tls", "auto"),
-            env={"HOME": str(frozen.home), "TMPDIR": str(frozen.tmp)}, cwd=frozen.workdir, stdout=log,
-            stderr=subprocess.STDOUT)
+        process = frozen.start("serve", "--host", "127.0.0.1", "--port", str(port), "--http-port", str(http_port),
+                               "--tls", "auto", stdout=log, stderr=subprocess.STDOUT)
     server = FrozenServer(process, f"https://127.0.0.1:{port}", log_path)
     try:
         yield server
@@ -237,9 +305,9 @@ def _wait_healthy(server: FrozenServer, ca: Path) -> dict[str, object]:
     raise AssertionError(f"/healthz did not answer over HTTPS within 120 s:\n{server.log()}")
 
 
-def _start_demo_session(frozen: Frozen, url: str, ca: Path) -> tuple[Identity, str]:
+def _start_demo_session(data_dir: Path, url: str, ca: Path) -> tuple[Identity, str]:
     """Sign an admin in (the real way: key, invite, signed challenge) and start the demo core (game 0)."""
-    settings = load_settings(overrides={"data_dir": str(frozen.data_dir)}, environ={})
+    settings = load_settings(overrides={"data_dir": str(data_dir)}, environ={})
     with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(ca)), timeout=30) as client:
         services = open_services(settings)
         try:
@@ -270,13 +338,21 @@ async def _watch(ws_url: str, who: Identity, ca: Path, pictures: int) -> list[tu
     return decoded
 
 
+def _foreign_files(frozen: Frozen, pids: list[int]) -> set[str]:
+    """Mapped files the executable should not be using: the checkout's, or (in the Debian root) the host's."""
+    mapped = _mapped_files(pids)
+    if frozen.place.name == "host":
+        return {name for name in mapped if name.startswith(str(REPO))}
+    return {name for name in mapped if not name.startswith(str(frozen.place.root) + "/")}
+
+
 def test_serve_over_https_play_the_demo_core_then_stop_cleanly(frozen: Frozen, frozen_server: FrozenServer) -> None:
-    ca = frozen.data_dir / "certificates" / "ca.pem"
+    ca = frozen.outside(frozen.data_dir / "certificates" / "ca.pem")
     health = _wait_healthy(frozen_server, ca)
     assert health["status"] == "ok" and health["database"] == "ok"
 
     url = frozen_server.url.replace("127.0.0.1", "localhost")
-    who, token = _start_demo_session(frozen, url, ca)
+    who, token = _start_demo_session(frozen.outside(frozen.data_dir), url, ca)
     pictures = asyncio.run(_watch(f"{url.replace('https', 'wss')}/api/play/sessions/{token}/ws", who, ca, 10))
     numbers = [number for number, _ in pictures]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
@@ -285,10 +361,10 @@ def test_serve_over_https_play_the_demo_core_then_stop_cleanly(frozen: Frozen, f
     tree = _tree(frozen_server.process.pid)
     workers = [pid for pid in tree if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
     assert workers, "the game should run in a worker process of the executable"
-    from_checkout = {name for name in _mapped_files(tree) if name.startswith(str(REPO))}
-    assert not from_checkout, f"the executable reaches into the checkout: {sorted(from_checkout)}"
+    foreign = _foreign_files(frozen, tree)
+    assert not foreign, f"the executable uses files from outside its place: {sorted(foreign)}"
 
     frozen_server.process.send_signal(signal.SIGTERM)  # with the game still running
     assert frozen_server.process.wait(timeout=60) == 0, frozen_server.log()
     assert not [pid for pid in tree if os.path.exists(f"/proc/{pid}")], "processes outlived the server"
-    assert not list(frozen.tmp.glob("_MEI*")), "the unpacked bundle was left behind"
+    assert not list(frozen.outside(frozen.tmp).glob("_MEI*")), "the unpacked bundle was left behind"
