@@ -232,6 +232,10 @@ async def test_reload_rejoins_end_writes_continue_and_history(server: PlayServer
             await viewer.receive(until="never")
         assert viewer.control_of("ended")
     play_id = int(first["id"])  # type: ignore[call-overload]
+    async with asyncio.timeout(30):  # the socket closes before the session's last rows are written
+        while services.db.query_one("SELECT 1 AS done FROM play_sessions WHERE id = ? AND ended_at IS NOT NULL",
+                                    (play_id,)) is None:
+            await asyncio.sleep(0.05)
     kinds = [row["kind"] for row in services.db.query(
         "SELECT kind FROM play_events WHERE session_id = ? ORDER BY id", (play_id,))]
     assert kinds == ["started", "joined", "left", "joined", "state_saved", "state_saved", "left", "ended"]
