@@ -146,6 +146,27 @@ def test_demo_core_plays_and_answers_keyboard_and_gamepads(
     later = stats(page)
     assert later["input_to_frame_ms"] is not None and later["rtt_ms"] is not None
     assert later["fps"] > 0 and later["bitrate_kbps"] > 0 and later["decode_ms"] is not None
+
+    page.click("[data-action=stats]")
+    wait_for("the stats overlay", lambda: "fps" in page.inner_text("#stats"))
+    page.click("[data-action=pause]")
+    wait_for("paused", lambda: page.inner_text("[data-action=pause]") == "Resume")
+    frozen = stats(page)["last_frame_no"]
+    time.sleep(0.5)
+    assert stats(page)["last_frame_no"] == frozen
+    page.click("[data-action=pause]")
+    wait_for("running again", lambda: stats(page)["last_frame_no"] > frozen + 10)
+    page.select_option("#slot", "2")
+    page.click("[data-action=save]")
+    wait_for("saved", lambda: "Saved to Slot 2" in page.inner_text("#message"))
+    page.click("[data-action=load]")
+    wait_for("loaded", lambda: "Loaded Slot 2" in page.inner_text("#message"))
+
+    touch = page.locator("#touch [data-button='8']")  # the on-screen A button (shown on touch screens)
+    touch.dispatch_event("pointerdown", {"pointerId": 7, "bubbles": True})
+    wait_for("A from the touch button", lambda: strip(page)[1] == A)
+    touch.dispatch_event("pointerup", {"pointerId": 7, "bubbles": True})
+    wait_for("touch released", lambda: strip(page)[1] == 0)
     assert not errors, errors
 
 

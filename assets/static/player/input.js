@@ -80,7 +80,7 @@ export class Controllers {
       const button = event.target.closest("[data-button]");
       if (!button) return;
       event.preventDefault();
-      button.setPointerCapture?.(event.pointerId);
+      try { button.setPointerCapture(event.pointerId); } catch (_) { /* not an active pointer */ }
       held.set(event.pointerId, 1 << Number(button.dataset.button));
       update();
     });
