@@ -51,3 +51,11 @@ def m002_browse_indexes(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS web_games_title_nocase ON games (title COLLATE NOCASE, id)")
     db.execute("CREATE INDEX IF NOT EXISTS web_games_added ON games (added_at, id)")
     db.execute("CREATE INDEX IF NOT EXISTS web_play_sessions_user_game ON play_sessions (user_id, game_id, started_at)")
+
+
+@migrations()
+def m003_present_files_index(db: Database) -> None:
+    # "Games with a file present" and the change marker of the home page's cached counts.
+    db.execute("CREATE INDEX IF NOT EXISTS web_files_present ON files (game_id) WHERE missing = 0")
+    db.execute("CREATE INDEX IF NOT EXISTS web_files_updated ON files (updated_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS web_files_missing ON files (game_id) WHERE missing = 1")

@@ -6,6 +6,7 @@ then takes over filtering, searching, sorting and paging through the JSON API.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Request, get
@@ -61,23 +62,29 @@ async def home_page(request: Request[Any, Any, State], platform: FromQuery[str |
                           collection)
     except InvalidInput:
         query = GameQuery()
-    listing = await list_games(services, user, query)
+    listing, continuing, sessions, platforms, collections = await asyncio.gather(
+        list_games(services, user, query), continue_row(services, user), running_sessions(request, user),
+        platform_counts(services.db, user), visible_collections(request, user))
     return Template(template_name="home.html", context={
-        "me": user, "nav": "home", "listing": listing, "query": query, "sorts": SORTS,
-        "continue_row": await continue_row(services, user), "sessions": await running_sessions(request, user),
-        "platforms": await platform_counts(services.db, user),
-        "collections": await visible_collections(request, user)})
+        "me": user, "nav": "home", "listing": listing, "query": query, "sorts": SORTS, "continue_row": continuing,
+        "sessions": sessions, "platforms": platforms, "collections": collections})
 
 
 @get("/games/{game_id:int}")
 async def game_page(request: Request[Any, Any, State], game_id: FromPath[int]) -> Template:
     """Any signed-in user, for a game they may see: its page (details, files, core, your saves, Play)."""
     user, services = user_and_services(request)
-    game = await game_detail(services, user, game_id)
-    collections = await visible_collections(request, user) if user.is_admin else []
+    game = await game_detail(services, user, game_id)  # first: NotFound before anything of the user's is read
+    saves, collections = await asyncio.gather(
+        my_saves(services, user, game_id),
+        visible_collections(request, user) if user.is_admin else _nothing())
     return Template(template_name="game.html", context={
-        "me": user, "nav": "home", "game": game, "saves": await my_saves(services, user, game_id),
-        "all_collections": collections, "platforms": PLATFORMS})
+        "me": user, "nav": "home", "game": game, "saves": saves, "all_collections": collections,
+        "platforms": PLATFORMS})
+
+
+async def _nothing() -> list[dict[str, Any]]:
+    return []
 
 
 ROUTES: list[Any] = [home_page, game_page]
