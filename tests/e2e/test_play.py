@@ -250,4 +250,10 @@ def test_malformed_flood_and_a_stalled_viewer_leave_the_player_unharmed(
         page.keyboard.up("x")
         state = stats(page)
         assert state["connected"] and state["reconnects"] == 0 and state["errors"] == 0
+    # A dropped connection (here: closed under the page's feet) reconnects into the same session.
+    page.evaluate("window.treazrPlayer.player.socket.close()")
+    wait_for("a reconnect", lambda: stats(page)["reconnects"] == 1 and stats(page)["connected"])
+    drawn = stats(page)["frames_drawn"]
+    wait_for("frames after reconnecting", lambda: stats(page)["frames_drawn"] >= drawn + 60)
+    assert stats(page)["token"] == token
     assert not errors, errors
