@@ -244,6 +244,14 @@ async def test_reload_rejoins_end_writes_continue_and_history(server: PlayServer
     assert slots == {0, 3}  # slot 3 by request, 0 = Continue written at the end
     resumed = await start(server, ada)
     assert resumed["token"] != token and resumed["started_from"] == "continue"
+    async with server.client() as client:
+        busy = await client.post("/api/play/sessions", json={"game_id": 0, "slot": 3}, headers=ada.headers)
+        assert busy.status_code == 409  # running already: load the state in the player instead
+        assert (await client.post(f"/api/play/sessions/{resumed['token']}/end", headers=ada.headers)).status_code == 200
+        empty = await client.post("/api/play/sessions", json={"game_id": 0, "slot": 7}, headers=ada.headers)
+        assert empty.status_code == 404 and "slot 7" in empty.json()["error"]
+    from_slot = await start(server, ada, slot=3)
+    assert from_slot["started_from"] == "slot 3"
     with pytest.raises(Exception, match="append-only"):
         services.db.execute("DELETE FROM play_events")
 

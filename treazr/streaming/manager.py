@@ -21,9 +21,9 @@ from prometheus_client import CollectorRegistry
 from treazr.auth.grants import can_see_game
 from treazr.emulation.launch import session_spec, video_settings
 from treazr.emulation.registry import CoreInfo
-from treazr.emulation.states import CONTINUE_SLOT, get_state, save_state, state_path
+from treazr.emulation.states import CONTINUE_SLOT, check_compatible, get_state, save_state, state_path
 from treazr.emulation.worker import WorkerHandle
-from treazr.errors import Conflict, InvalidInput, NotFound, TreazrError
+from treazr.errors import Conflict, NotFound, TreazrError
 from treazr.services import Services
 from treazr.streaming import history
 from treazr.streaming.metrics import StreamMetrics
@@ -127,10 +127,8 @@ class SessionManager:
         started_from = "continue" if spec.state_path else "new"
         if slot is not None:
             state = get_state(self.services, user.user_id, game_id, slot)  # NotFound when empty
-            if (state.core_name, state.core_version) == (core.name, core.version) or not core.name:
-                spec.state_path = state.path
-            else:
-                raise InvalidInput(f"{state.label} was saved with another core version and cannot be loaded")
+            check_compatible(state, core.name, core.version)  # InvalidContent for another core version
+            spec.state_path = state.path
             started_from = "continue" if slot == CONTINUE_SLOT else f"slot {slot}"
         worker = await WorkerHandle.start(spec)
         token = secrets.token_urlsafe(12)

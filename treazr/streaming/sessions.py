@@ -96,6 +96,7 @@ class PlaySession:
         self._fps_window: deque[float] = deque()
         self._key_asked_at: float | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._audio_us = int((worker.spec.video or {}).get("packet_ms", 10)) * 1000
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -134,7 +135,7 @@ class PlaySession:
         if isinstance(message, VideoPacket):
             self._video(message)
         elif isinstance(message, AudioPacket):
-            packet = pack_audio(message.pts_us, 10_000, message.data)
+            packet = pack_audio(message.pts_us, self._audio_us, message.data)
             for viewer in list(self.viewers.values()):
                 viewer.push_audio(packet)
         elif isinstance(message, Event):

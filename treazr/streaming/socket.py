@@ -88,7 +88,8 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
                     sign_in_session=user.session_id, socket=_Socket(socket), metrics=session.metrics,
                     ports=list(range(session.info.ports)) if owner else [], chroma444=hello.chroma444)
     viewer.push_control(control("welcome", protocol=PROTOCOL_VERSION, viewer=viewer.id, ports=viewer.ports,
-                                control=True, session=session.describe(), video=session.video_config, audio=AUDIO))
+                                control=owner or user.is_admin, session=session.describe(),
+                                video=session.video_config, audio=AUDIO))
     chroma = (session.worker.spec.video or {}).get("chroma")
     if chroma == "444" and not hello.chroma444:
         viewer.push_control(control("error", code="chroma", message=(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ __all__ = ["MAX_AUDIO_QUEUED", "MAX_VIDEO_QUEUED", "InputVerdict", "Viewer", "Vi
 
 MAX_VIDEO_QUEUED = 4  # frames: 67 ms at 60 fps
 MAX_AUDIO_QUEUED = 20  # packets: 200 ms of 10 ms Opus
+
+log = logging.getLogger("treazr.play")
 
 _ids = itertools.count(1)
 
@@ -163,7 +166,8 @@ class Viewer:
                     await self.socket.send_text(item)
                 self.counters.bytes_sent += len(item)
                 self.metrics.bytes_sent.inc(len(item))
-        except Exception:  # a broken socket ends only this viewer
+        except Exception as error:  # a broken socket ends only this viewer
+            log.debug("viewer %s: sending failed: %r", self.id, error)
             self._closed = True
         if self._close_code is not None:
             with contextlib.suppress(Exception):
