@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from tests.conftest import REPO, LiveServer
+from tests.e2e.test_play import FAKE_GAMEPADS
 from tests.e2e.test_signin import _invite_url, _launch, _trusting_home
 from tests.library import romgen
 
@@ -121,6 +122,11 @@ def browse(page: Page, server: LiveServer) -> None:
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.href") != first
     assert page.evaluate("document.activeElement.closest('#game-grid') !== null")
+    # a gamepad's d-pad does the same (a fake pad: there is no real one here)
+    page.evaluate("window.__setPad(0, [13]); window.dispatchEvent(new Event('gamepadconnected'))")
+    before = page.evaluate("document.activeElement.href")
+    wait_for("the d-pad to move the focus", lambda: page.evaluate("document.activeElement.href") != before, 10)
+    page.evaluate("window.__setPad(0, [])")
     shot(page, "03-tv-mode")
     page.click("#tenfoot-toggle")
 
@@ -148,6 +154,9 @@ def play_and_save(page: Page, server: LiveServer, game_id: int) -> None:
     expect(page.locator(".state[data-slot='0']")).to_contain_text("Continue")  # written when the game ended
     expect(page.locator("#continue-button")).to_be_visible()
     shot(page, "06-game-with-state")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "06-game-with-state-dark")
+    page.emulate_media(color_scheme="light")
     page.goto(f"{server.url}/")
     expect(page.locator("#continue-row")).to_contain_text("nestest")
     page.goto(f"{server.url}/history")
@@ -215,6 +224,7 @@ def test_a_familys_first_evening(live_server: LiveServer, roms: Path, tmp_path: 
         try:
             console = Console()
             admin = browser.new_context(viewport={"width": 1280, "height": 900})
+            admin.add_init_script(FAKE_GAMEPADS)
             page = enrol(admin, console, invite, "Living-room PC")
             expect(page.locator("#empty")).to_be_visible()  # no games yet
             report = cli_import(live_server, roms)
