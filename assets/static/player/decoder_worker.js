@@ -7,10 +7,10 @@ let config = null;
 let waitingForKey = true;
 const pending = new Map(); // chunk timestamp -> {frameNo, submitted}
 
-function fail(message) {
+function fail(message, tell = true) {
   waitingForKey = true;
   pending.clear();
-  postMessage({ type: "need-key", message });
+  if (tell) postMessage({ type: "need-key", message });
   if (decoder && decoder.state !== "closed") {
     try { decoder.close(); } catch (_) { /* already closed */ }
   }
@@ -57,6 +57,6 @@ onmessage = (event) => {
   } else if (message.type === "chunk") {
     chunk(message);
   } else if (message.type === "reset") {
-    fail("reset");
+    fail("reset", false); // a new connection: the server sends an IDR to every viewer that joins
   }
 };
