@@ -166,6 +166,35 @@ def test_version_in_an_empty_environment(place: Place, tmp_path: Path) -> None:
     assert out.decode().strip() == f"treazr, version {treazr.__version__}"
 
 
+def _plain(frozen: Frozen, args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run without ``--data-dir``, so the executable picks its data directory itself; (exit code, stderr)."""
+    process = frozen.place.popen(args, {"TMPDIR": str(frozen.tmp), **env}, frozen.workdir,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, err = process.communicate(timeout=180)
+    return process.returncode, err.decode()
+
+
+def test_data_directory_defaults_and_config_file(frozen: Frozen) -> None:
+    """XDG data home, else ~/.local/share; next to the executable with --portable; config.toml read there."""
+    rom = str(frozen.place.roms / ROM)
+    xdg = frozen.home / "xdg"
+    assert _plain(frozen, ["import", rom], {"HOME": str(frozen.home), "XDG_DATA_HOME": str(xdg)})[0] == 0
+    assert frozen.outside(xdg / "treazr" / "treazr.db").is_file()
+    assert _plain(frozen, ["import", rom], {"HOME": str(frozen.home)})[0] == 0
+    assert frozen.outside(frozen.home / ".local" / "share" / "treazr" / "treazr.db").is_file()
+
+    portable = frozen.outside(frozen.place.executable.parent / "treazr-data")
+    try:
+        assert _plain(frozen, ["--portable", "import", rom], {"HOME": str(frozen.home)})[0] == 0
+        assert (portable / "treazr.db").is_file()
+    finally:
+        shutil.rmtree(portable, ignore_errors=True)
+
+    (frozen.outside(xdg / "treazr" / "config.toml")).write_text("[server]\nport = 70000\n")
+    code, err = _plain(frozen, ["serve"], {"HOME": str(frozen.home), "XDG_DATA_HOME": str(xdg)})
+    assert code != 0 and "server.port" in err and "Traceback" not in err, err
+
+
 def test_every_bundled_core_loads_from_the_bundle(frozen: Frozen) -> None:
     """The build machine's cores travel inside the executable and load there, with the libraries they need."""
     machine_cores = Path(os.environ.get("TREAZR_BUNDLE_CORES_FROM", "/usr/lib/x86_64-linux-gnu/libretro"))
