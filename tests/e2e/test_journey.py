@@ -123,8 +123,8 @@ def browse(page: Page, server: LiveServer) -> None:
     assert page.evaluate("document.activeElement.href") != first
     assert page.evaluate("document.activeElement.closest('#game-grid') !== null")
     # a gamepad's d-pad does the same (a fake pad: there is no real one here)
-    page.evaluate("window.__setPad(0, [13]); window.dispatchEvent(new Event('gamepadconnected'))")
     before = page.evaluate("document.activeElement.href")
+    page.evaluate("window.__setPad(0, [13]); window.dispatchEvent(new Event('gamepadconnected'))")
     wait_for("the d-pad to move the focus", lambda: page.evaluate("document.activeElement.href") != before, 10)
     page.evaluate("window.__setPad(0, [])")
     shot(page, "03-tv-mode")
@@ -143,6 +143,7 @@ def play_and_save(page: Page, server: LiveServer, game_id: int) -> None:
     page.click("[data-action=save]")
     expect(page.locator("#message")).to_contain_text("Saved to Slot 1", timeout=30_000)
     shot(page, "05-playing")
+    watching(page.context, server)
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-action=end]")
     expect(page.locator("#message")).to_contain_text("ended", timeout=30_000)
@@ -162,6 +163,21 @@ def play_and_save(page: Page, server: LiveServer, game_id: int) -> None:
     page.goto(f"{server.url}/history")
     expect(page.locator("#history-games")).to_contain_text("nestest")
     shot(page, "07-history")
+
+
+def watching(context: BrowserContext, server: LiveServer) -> None:
+    """While the game runs: the home screen shows it, and the admin's server page lists it with its viewer."""
+    other = context.new_page()
+    try:
+        other.goto(f"{server.url}/")
+        expect(other.locator("#running")).to_contain_text("admin is playing nestest")
+        shot(other, "05b-home-while-playing")
+        other.goto(f"{server.url}/admin/server")
+        expect(other.locator("#server-sessions")).to_contain_text("nestest")
+        expect(other.locator("#server-sessions")).to_contain_text("admin on device")
+        shot(other, "10-admin-server-while-playing")
+    finally:
+        other.close()
 
 
 def upload(page: Page, server: LiveServer, tmp_path: Path) -> None:

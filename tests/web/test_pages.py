@@ -122,3 +122,24 @@ async def test_pages_have_no_inline_scripts(client: AsyncTestClient, family: Fam
         inline = [s for s in re.findall(r"<script([^>]*)>", page.text) if "src=" not in s and "importmap" not in s]
         assert inline == [], path
         assert '<html lang="en">' in page.text and "<main" in page.text
+
+
+async def test_running_games_show_on_home_and_the_server_page(client: AsyncTestClient, family: Family) -> None:
+    started = await client.post("/api/play/sessions", json={"game_id": 0, "chroma": "420"}, headers=family.ada.headers)
+    assert started.status_code == 201, started.text
+    token = started.json()["session"]["token"]
+    try:
+        mine = await client.get("/", headers=family.ada.headers)
+        assert "Playing now in the house" in mine.text and f'href="/play/{token}"' in mine.text
+        theirs = await client.get("/", headers=family.bob.headers)
+        assert "Ada</strong> is playing" in theirs.text and f"/play/{token}" not in theirs.text  # not Bob's to open
+        kid = await client.get("/", headers=family.kid.headers)
+        assert "Playing now" in kid.text  # the demo is for everyone
+        server = await client.get("/admin/server", headers=family.admin.headers)
+        assert server.status_code == 200 and "Treazr Demo" in server.text and "started by Ada" in server.text
+        listed = (await client.get("/api/admin/server", headers=family.admin.headers)).json()["sessions"]
+        assert listed[0]["started_at"].endswith("Z") and listed[0]["viewer_list"] == []
+    finally:
+        ended = await client.post(f"/api/play/sessions/{token}/end", headers=family.ada.headers)
+        assert ended.status_code == 200
+    assert "Playing now" not in (await client.get("/", headers=family.ada.headers)).text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -10,7 +11,14 @@ from treazr.errors import InvalidInput, PermissionDenied
 from treazr.services import Services
 from treazr.web.security import AuthUser, current_user
 
-__all__ = ["check_may_upload", "int_list", "services_of", "user_and_services"]
+__all__ = ["check_may_upload", "int_list", "iso_time", "services_of", "user_and_services"]
+
+
+def iso_time(value: float | str | None) -> str | None:
+    """A time for pages and JSON: ISO 8601 in UTC (running sessions keep theirs as epoch seconds)."""
+    if value is None or isinstance(value, str):
+        return value
+    return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:

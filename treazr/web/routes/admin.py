@@ -29,7 +29,7 @@ from treazr.library.scanner import import_paths
 from treazr.services import Services
 from treazr.web.browse import playable_platforms
 from treazr.web.playtime import household, user_sessions
-from treazr.web.routes._common import services_of
+from treazr.web.routes._common import iso_time, services_of
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager
 from treazr.web.security import admin_only, current_user
@@ -252,6 +252,7 @@ async def server_overview(request: Request[Any, Any, State]) -> dict[str, Any]:
     sessions = []
     for session in play_manager(request.app).visible_to(current_user(request)):
         described = session.describe()
+        described["started_at"] = iso_time(described.get("started_at"))
         described["viewer_list"] = [{"user": v.user_name, "user_id": v.user_id, "device_id": v.device_id,
                                      "ports": v.ports, "frames_sent": v.counters.frames_sent,
                                      "frames_dropped": v.counters.frames_dropped}

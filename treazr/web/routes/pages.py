@@ -17,8 +17,9 @@ from litestar.response import Template
 from treazr.errors import InvalidInput
 from treazr.library.platforms import PLATFORMS
 from treazr.services import Services
+from treazr.streaming.manager import DEMO_GAME_ID
 from treazr.web.browse import SORTS, GameQuery, continue_row, game_detail, list_games, platform_counts
-from treazr.web.routes._common import services_of, user_and_services
+from treazr.web.routes._common import iso_time, services_of, user_and_services
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager
 from treazr.web.routes.saves import my_saves
@@ -38,12 +39,12 @@ async def running_sessions(request: Request[Any, Any, State], user: AuthUser) ->
         if session.ended.is_set():
             continue
         info = session.info
-        if user.role == "child" and info.owner_id != user.user_id and not await can_see_game(
-                services.db, user, info.game_id):
+        if user.role == "child" and info.owner_id != user.user_id and info.game_id != DEMO_GAME_ID and not (
+                await can_see_game(services.db, user, info.game_id)):
             continue
         mine = user.is_admin or info.owner_id == user.user_id
         out.append({"title": info.title, "platform": info.platform, "game_id": info.game_id, "owner": info.owner_name,
-                    "viewers": len(session.viewers), "started_at": info.started_at,
+                    "viewers": len(session.viewers), "started_at": iso_time(info.started_at),
                     "url": f"/play/{info.token}" if mine else None})
     return out
 
