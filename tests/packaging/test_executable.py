@@ -392,6 +392,8 @@ def test_serve_over_https_play_the_demo_core_then_stop_cleanly(frozen: Frozen, f
     assert workers, "the game should run in a worker process of the executable"
     foreign = _foreign_files(frozen, tree)
     assert not foreign, f"the executable uses files from outside its place: {sorted(foreign)}"
+    unpacked = {name.split("/_MEI", 1)[1].split("/", 1)[0] for name in _mapped_files(tree) if "/_MEI" in name}
+    assert len(unpacked) == 1, f"the worker unpacked the bundle again instead of reusing the server's: {unpacked}"
 
     frozen_server.process.send_signal(signal.SIGTERM)  # with the game still running
     assert frozen_server.process.wait(timeout=60) == 0, frozen_server.log()
