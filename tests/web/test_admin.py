@@ -34,6 +34,8 @@ async def test_only_admins_get_in(client: AsyncTestClient, family: Family) -> No
     for who in (family.ada, family.kid):
         for path in (*ADMIN_PAGES, *ADMIN_API):
             assert (await client.get(path, headers=who.headers)).status_code == 403, (who.name, path)
+        page = await client.get("/admin/library", headers=who.headers)
+        assert "Only an admin may open the admin pages." in page.text and "rescan-form" not in page.text
         refused = await client.post("/api/admin/library/rescan", json={}, headers=who.headers)
         assert refused.status_code == 403
     for path in (*ADMIN_PAGES, *ADMIN_API):

@@ -84,7 +84,8 @@ async def test_game_page_shows_details_saves_and_play(client: AsyncTestClient, f
     assert sha1 in text
     assert f'href="/play/game/{game}"' in text and 'id="play-button"' in text
     assert "No saved states yet" in text and 'id="srm-form"' in text and 'id="make-cover"' in text
-    assert (await client.get("/games/9999", headers=family.ada.headers)).status_code == 404
+    missing = await client.get("/games/9999", headers=family.ada.headers)
+    assert missing.status_code == 404 and "<h1>Not here</h1>" in missing.text and "no game 9999" in missing.text
 
 
 async def test_a_game_without_a_core_explains_instead_of_play(client: AsyncTestClient, family: Family,

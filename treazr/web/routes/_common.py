@@ -6,12 +6,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.response import Template
 
-from treazr.errors import InvalidInput, PermissionDenied
+from treazr.errors import InvalidInput, PermissionDenied, TreazrError
 from treazr.services import Services
 from treazr.web.security import AuthUser, current_user
 
-__all__ = ["check_may_upload", "int_list", "iso_time", "services_of", "user_and_services"]
+__all__ = ["check_may_upload", "error_page", "int_list", "iso_time", "services_of", "user_and_services"]
+
+_HEADINGS = {403: "Not for this account", 404: "Not here", 409: "Not right now"}
+
+
+def error_page(connection: ASGIConnection[Any, Any, Any, Any], error: TreazrError) -> Template:
+    """A page (not JSON) for a person who followed a link they may not open, or one that is gone."""
+    user = connection.scope.get("user")
+    return Template(template_name="error.html", status_code=error.http_status,
+                    context={"me": user if isinstance(user, AuthUser) else None, "message": str(error),
+                             "heading": _HEADINGS.get(error.http_status, "Something went wrong")})
 
 
 def iso_time(value: float | str | None) -> str | None:

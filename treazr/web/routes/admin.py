@@ -23,13 +23,13 @@ from litestar.response import Template
 
 from treazr import __version__
 from treazr.emulation.covers import cover_path, make_cover_async
-from treazr.errors import Conflict, InvalidInput, TreazrError
+from treazr.errors import Conflict, InvalidInput, PermissionDenied, TreazrError
 from treazr.library.repository import stats
 from treazr.library.scanner import import_paths
 from treazr.services import Services
 from treazr.web.browse import playable_platforms
 from treazr.web.playtime import household, user_sessions
-from treazr.web.routes._common import iso_time, services_of
+from treazr.web.routes._common import error_page, iso_time, services_of
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager
 from treazr.web.security import admin_only, current_user
@@ -269,42 +269,59 @@ async def server_api(request: Request[Any, Any, State]) -> dict[str, Any]:
     return await server_overview(request)
 
 
+def _refused(request: Request[Any, Any, State]) -> Template | None:
+    """Admin pages answer others with a page saying so (the JSON routes use the ``admin_only`` guard)."""
+    if current_user(request).is_admin:
+        return None
+    return error_page(request, PermissionDenied("Only an admin may open the admin pages."))
+
+
 def _page(name: str, request: Request[Any, Any, State], **context: Any) -> Template:
     return Template(template_name=f"admin/{name}.html",
                     context={"me": current_user(request), "nav": "admin", "section": name, **context})
 
 
-@get("/admin", guards=[admin_only])
+@get("/admin")
 async def admin_users_page(request: Request[Any, Any, State]) -> Template:
     """Admins: people (add, invite with link and QR, devices, revoke) and children's grants."""
+    if (refused := _refused(request)) is not None:
+        return refused
     from treazr.library.platforms import PLATFORMS
 
     return _page("users", request, platforms=PLATFORMS,
                  collections=await visible_collections(request, current_user(request)))
 
 
-@get("/admin/library", guards=[admin_only])
+@get("/admin/library")
 async def admin_library_page(request: Request[Any, Any, State]) -> Template:
     """Admins: the library's folders, rescan with progress, missing files, DATs and collections."""
+    if (refused := _refused(request)) is not None:
+        return refused
     return _page("library", request, collections=await visible_collections(request, current_user(request)),
                  **await library_overview(services_of(request)))
 
 
-@get("/admin/cores", guards=[admin_only])
+@get("/admin/cores")
 async def admin_cores_page(request: Request[Any, Any, State]) -> Template:
     """Admins: the cores, what is playable, and BIOS status."""
+    if (refused := _refused(request)) is not None:
+        return refused
     return _page("cores", request, **await cores_overview(services_of(request)))
 
 
-@get("/admin/server", guards=[admin_only])
+@get("/admin/server")
 async def admin_server_page(request: Request[Any, Any, State]) -> Template:
     """Admins: health, running sessions and their viewers, disk use and the audit log."""
+    if (refused := _refused(request)) is not None:
+        return refused
     return _page("server", request, **await server_overview(request))
 
 
-@get("/admin/history", guards=[admin_only])
+@get("/admin/history")
 async def admin_history_page(request: Request[Any, Any, State]) -> Template:
     """Admins: the household's play time and recent sessions."""
+    if (refused := _refused(request)) is not None:
+        return refused
     db = services_of(request).db
     return _page("history", request, people=await household(db), sessions=await user_sessions(db, None, 200))
 

@@ -14,12 +14,12 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from treazr.errors import InvalidInput
+from treazr.errors import InvalidInput, NotFound
 from treazr.library.platforms import PLATFORMS
 from treazr.services import Services
 from treazr.streaming.manager import DEMO_GAME_ID
 from treazr.web.browse import SORTS, GameQuery, continue_row, game_detail, list_games, platform_counts
-from treazr.web.routes._common import iso_time, services_of, user_and_services
+from treazr.web.routes._common import error_page, iso_time, services_of, user_and_services
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager
 from treazr.web.routes.saves import my_saves
@@ -75,7 +75,10 @@ async def home_page(request: Request[Any, Any, State], platform: FromQuery[str |
 async def game_page(request: Request[Any, Any, State], game_id: FromPath[int]) -> Template:
     """Any signed-in user, for a game they may see: its page (details, files, core, your saves, Play)."""
     user, services = user_and_services(request)
-    game = await game_detail(services, user, game_id)  # first: NotFound before anything of the user's is read
+    try:
+        game = await game_detail(services, user, game_id)  # first: NotFound before anything of the user's is read
+    except NotFound as error:
+        return error_page(request, error)
     saves, collections = await asyncio.gather(
         my_saves(services, user, game_id),
         visible_collections(request, user) if user.is_admin else _nothing())
