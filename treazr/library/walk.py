@@ -81,6 +81,7 @@ class _Walker:
         except OSError as error:
             self.result.failures.append(Failure(folder, f"unreadable folder: {error.strerror or error}"))
             return
+        platform = platform_from_folders(hints)  # once per folder, not per file: rescans are mostly this loop
         for entry in listing:
             if entry.name.startswith("."):
                 continue
@@ -89,7 +90,7 @@ class _Walker:
                     self.folder(root, entry.path, [entry.name, *hints])
                 elif entry.is_file():
                     info = entry.stat()
-                    self.file(entry.path, info.st_size, info.st_mtime_ns, platform_from_folders(hints))
+                    self.file(entry.path, info.st_size, info.st_mtime_ns, platform)
             except OSError as error:
                 self.result.failures.append(Failure(entry.path, f"unreadable: {error.strerror or error}"))
 
