@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, start_server
 from tests.e2e.test_signin import _launch, _trusting_home
 from tests.support.identity import Identity, sign_up_sync
 from treazr.emulation.demo_strip import decode_strip
@@ -203,6 +203,38 @@ def test_a_rom_plays_and_a_key_and_a_gamepad_change_the_picture(
     else:
         raise AssertionError("no gamepad button changed the picture of test_buttons.nes")
     assert not errors, errors
+
+
+def test_browsers_without_high_444_get_a_2x_upscaled_420_stream(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "server-data", tmp_path / "server.log", env={"TREAZR_STREAMING_CHROMA": "420"})
+    try:
+        services = open_services(load_settings(overrides={"data_dir": str(server.data_dir)}, environ={}))
+        try:
+            with httpx.Client(base_url=server.url,
+                              verify=ssl.create_default_context(cafile=str(server.ca_path))) as client:
+                ada = sign_up_sync(client, services, "Ada")
+        finally:
+            services.close()
+        with sync_playwright() as playwright:
+            browser = _launch(playwright, _trusting_home(tmp_path, server.ca_path))
+            try:
+                context = browser.new_context()
+                context.add_cookies([{"name": "treazr_session", "value": ada.session, "url": server.url}])
+                page, errors = open_player(context, f"{server.url}/play/game/0")
+                state = stats(page)
+                assert state["chroma"] == "420" and not state["codec"].startswith("avc1.F4")
+                page.keyboard.down("z")  # B
+                wait_for("B on port 1", lambda: strip(page)[1] == B)
+                page.keyboard.up("z")
+                # One-pixel detail survives the 4:2:0 path: the strip's blocks stay crisp black and white.
+                picture = canvas(page, rows=8)
+                rgb = picture[: picture.shape[0] * 8 // 240, :, :3].astype(int)  # the frame counter's row
+                assert np.mean((rgb < 40) | (rgb > 215)) > 0.97
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        server.stop()
 
 
 @contextmanager
