@@ -149,8 +149,10 @@ function libraryPage() {
   document.getElementById("rescan-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const path = document.getElementById("rescan-path").value.trim();
+    const dat = document.getElementById("rescan-dat").value.trim();
+    const body = { ...(path ? { paths: [path] } : {}), ...(dat ? { dats: [dat] } : {}) };
     try {
-      const { job } = await api("/api/admin/library/rescan", { method: "POST", json: path ? { paths: [path] } : {} });
+      const { job } = await api("/api/admin/library/rescan", { method: "POST", json: body });
       showJob(job);
       setTimeout(pollJob, 300);
     } catch (error) {

@@ -126,3 +126,29 @@ async def test_missing_covers_are_made_by_running_each_game(client: AsyncTestCli
     again = await client.post("/api/admin/library/covers", headers=family.admin.headers)
     assert again.status_code == 202
     assert (await _wait_for(client, family))["files_total"] == 0  # nothing left to make
+
+
+async def test_rescan_with_a_dat_names_games_and_lists_the_dat(client: AsyncTestClient, family: Family,
+                                                               roms: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    folder = tmp_path / "roms"
+    shutil.copytree(roms / "nes", folder / "nes")
+    data = (folder / "nes" / "nestest.nes").read_bytes()
+    dat = tmp_path / "nes.dat"
+    dat.write_text(f"""<?xml version="1.0"?>
+<datafile><header><name>Test NES</name><description>Test NES</description><version>1</version></header>
+<game name="NES Test Cartridge (World)"><rom name="nestest.nes" size="{len(data)}"
+ sha1="{hashlib.sha1(data).hexdigest()}"/></game></datafile>""")
+    started = await client.post("/api/admin/library/rescan", json={"paths": [str(folder)], "dats": [str(dat)]},
+                                headers=family.admin.headers)
+    assert started.status_code == 202, started.text
+    assert (await _wait_for(client, family))["state"] == "done"
+    listed = (await client.get("/api/games?platform=nes", headers=family.ada.headers)).json()["games"]
+    titles = [g["title"] for g in listed]
+    assert "NES Test Cartridge" in titles and "nestest" not in titles
+    library = (await client.get("/api/admin/library", headers=family.admin.headers)).json()
+    assert [d["name"] for d in library["dats"]] == ["Test NES"]
+    bad = await client.post("/api/admin/library/rescan", json={"dats": [str(tmp_path / "none.dat")]},
+                            headers=family.admin.headers)
+    assert bad.status_code == 400
