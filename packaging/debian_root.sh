@@ -10,6 +10,10 @@ STAMP="$DIR/.treazr-debian-root-complete"
 
 [ -f "$STAMP" ] && { echo "$DIR"; exit 0; }
 [ "$(id -u)" -eq 0 ] || { echo "debootstrap needs root" >&2; exit 1; }
+mkdir -p "$(dirname "$DIR")"
+exec 9>"$DIR.lock"
+flock 9  # two test runs at once: the second waits, then finds the root made
+[ -f "$STAMP" ] && { echo "$DIR"; exit 0; }
 command -v debootstrap >/dev/null || { echo "install debootstrap first (apt-get install debootstrap)" >&2; exit 1; }
 
 # The first mirror apt is configured with (deb822 or one-line format), else Debian's own.

@@ -174,6 +174,7 @@ def _plain(frozen: Frozen, args: list[str], env: dict[str, str]) -> tuple[int, s
     return process.returncode, err.decode()
 
 
+@pytest.mark.parametrize("place", ["host"], indirect=True)  # the same code decides in the Debian root
 def test_data_directory_defaults_and_config_file(frozen: Frozen) -> None:
     """XDG data home, else ~/.local/share; next to the executable with --portable; config.toml read there."""
     rom = str(frozen.place.roms / ROM)
