@@ -81,6 +81,9 @@ async def test_history_routes_are_per_person(client: AsyncTestClient, family: Fa
     _play(services, family, game)
     mine = (await client.get("/api/history", headers=family.ada.headers)).json()
     assert mine["total_seconds"] == 600.0 and mine["games"][0]["title"] == "nestest"
+    bob = (await client.get("/api/history", headers=family.bob.headers)).json()
+    assert bob["total_seconds"] == 180.0 and [s["events"] for s in bob["sessions"]] == [["joined", "left"]]
+    assert "state_saved" not in str(bob)  # Ada's own events in the shared session stay hers
     kim = (await client.get("/api/history", headers=family.kid.headers)).json()
     assert kim == {"sessions": [], "games": [], "total_seconds": 0}
     page = await client.get("/history", headers=family.ada.headers)
