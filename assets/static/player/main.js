@@ -45,6 +45,7 @@ class Player {
     this.gameId = Number(root.dataset.gameId);
     this.chroma444 = false;
     this.socket = null;
+    this.lastHeard = 0;
     this.attempt = 0;
     this.ended = false;
     this.ports = [];
@@ -102,7 +103,9 @@ class Player {
       socket.send(JSON.stringify({ type: "hello", protocol: PROTOCOL, chroma444: this.chroma444,
                                    device: navigator.userAgent.slice(0, 80) }));
     };
+    this.lastHeard = performance.now();
     socket.onmessage = (event) => {
+      this.lastHeard = performance.now();
       if (typeof event.data === "string") this.control(JSON.parse(event.data));
       else this.binary(event.data);
     };
@@ -110,6 +113,7 @@ class Player {
   }
 
   closed(event) {
+    if (event.target !== this.socket) return; // an older socket this page already gave up on
     this.socket = null;
     if (this.ended) return;
     if (FINAL_CLOSES.has(event.code)) {
@@ -134,6 +138,12 @@ class Player {
   }
 
   heartbeat() {
+    // The server answers every ping, even while paused: five silent seconds mean a dead connection
+    // that the browser has not noticed yet (a suspended laptop, a changed Wi-Fi), so start over.
+    if (this.socket && this.socket.readyState === WebSocket.OPEN && performance.now() - this.lastHeard > 5000) {
+      this.socket.close();
+      return;
+    }
     const inputMs = this.unreported.splice(0, 64);
     this.send(JSON.stringify({ type: "ping", t: performance.now(), input_ms: inputMs }));
   }
