@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.library import romgen
+from treazr.errors import InvalidInput
 from treazr.library.scanner import identify_file, import_paths
 from treazr.services import Services
 
@@ -284,3 +285,30 @@ def test_two_imports_of_the_same_folder_at_once(services: Services, tmp_path: Pa
     assert errors == [] and len(reports) == 2
     assert services.db.query_one("SELECT COUNT(*) AS n FROM files")["n"] == 300  # type: ignore[index]
     assert import_paths(services, [tmp_path / "roms"]).unchanged == 300
+
+
+def test_hashing_in_worker_processes_gives_the_same_library(tmp_path: Path, roms: Path) -> None:
+    # in a child interpreter: the forkserver and its workers end with it
+    script = ("import json, sys\n"
+              "from treazr.library.scanner import import_paths\n"
+              "from treazr.services import open_services\n"
+              "from treazr.settings import load_settings\n"
+              "services = open_services(load_settings(overrides={'data_dir': sys.argv[1]}, environ={}))\n"
+              "try:\n"
+              "    print(json.dumps(import_paths(services, [sys.argv[2]], hashing='processes').as_json()))\n"
+              "finally:\n"
+              "    services.close()\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data"), str(roms)], cwd=REPO,
+                          capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(done.stdout)["added"] == 12
+    conn = sqlite3.connect(tmp_path / "data" / "treazr.db")
+    try:
+        sha1s = {path: sha1 for path, sha1 in conn.execute("SELECT path, sha1 FROM files")}
+    finally:
+        conn.close()
+    assert sha1s == _sha1sums(roms)
+
+
+def test_unknown_hashing_mode_is_refused(services: Services, roms: Path) -> None:
+    with pytest.raises(InvalidInput, match="threads"):
+        import_paths(services, [roms / "gb"], hashing="fibers")
