@@ -45,6 +45,7 @@ FAST_FORWARD_SPEED = 4.0  # emulated frames per real frame while fast-forwarding
 MAX_LAG_S = 0.25  # further behind than this (a stall, a pause), start counting again instead of racing
 TICK_S = 0.5  # headless sessions report progress this often, so the parent's hang check sees it
 SAVERAM_CHECK_S = 1.0  # how often save RAM is compared with what was last flushed
+ENCODER_STATS_S = 1.0  # how often encode times go up as an ``encoder_stats`` event (for /metrics)
 
 
 class Pacer:
@@ -96,7 +97,7 @@ class _Session:
         self.encoders: Encoders | None = None  # None: raw BGRX frames and PCM audio
         self.flushed: bytes | None = None
         self.flush_error: str | None = None  # why the last save RAM write failed, until one succeeds
-        self.last_flush = self.last_check = self.last_tick = time.monotonic()
+        self.last_flush = self.last_check = self.last_tick = self.last_stats = time.monotonic()
 
     # -- start ------------------------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -188,6 +189,11 @@ class _Session:
         elif op == "keyframe":
             if self.encoders is not None:
                 self.encoders.request_keyframe()
+        elif op == "chroma":
+            # A viewer whose browser cannot decode 4:4:4 joined: the next frame starts a new stream
+            # (a video_config event, then an IDR) that every viewer can decode.
+            if self.encoders is not None:
+                self.encoders.video.set_chroma("420" if command.get("chroma") == "420" else "444")
         elif op == "save_state":
             return self.save_state(Path(command["path"]))
         elif op == "load_state":
@@ -314,6 +320,10 @@ class _Session:
         if self.encoders is not None:
             for frame_bytes in self.encoders.encode(self.frame_no, pts_us, frame, audio):
                 self.conn.send(frame_bytes)
+            now = time.monotonic()
+            if now - self.last_stats >= ENCODER_STATS_S:
+                self.last_stats = now
+                self.send_event("encoder_stats", encode_ms=self.encoders.video.take_encode_ms())
             return
         audio_pts = round(self.samples_sent * 1_000_000 / self.av.sample_rate)
         if audio is not None:

@@ -9,7 +9,8 @@ What :meth:`WorkerHandle.recv` returns: ``RawFrame`` + ``AudioPacket`` (s16le PC
 ``spec.video`` is None, else ``VideoPacket`` (H.264 Annex B) + ``AudioPacket`` (Opus); and ``Event``s:
 ``video_config`` (before the key frame of a new stream: codec, sizes), ``paused``/``resumed``
 (``frame_no``), ``save_ram_flushed`` (``path``, ``size``, ``frame_no``; the file is fsynced), ``save_ram_failed``
-(``message``: the write failed, the game goes on and the write is retried). Then
+(``message``: the write failed, the game goes on and the write is retried), ``encoder_stats``
+(``encode_ms``: per-frame encode times since the last one, about once a second). Then
 None at a clean end, or the error that ended the worker. One task should call ``recv`` in a loop.
 """
 
@@ -335,6 +336,13 @@ class WorkerHandle:
 
     def request_keyframe(self) -> None:
         self._command("keyframe")
+
+    def set_chroma(self, chroma: str) -> None:
+        """Switch the encoded stream to "420" (upscaled) or "444"; a ``video_config`` event and an IDR
+        follow. Only for sessions that encode (``spec.video``)."""
+        if chroma not in ("444", "420"):
+            raise errors.InvalidInput(f"chroma must be '444' or '420', not {chroma!r}")
+        self._command("chroma", chroma=chroma)
 
     async def save_state(self, path: str | Path) -> dict[str, Any]:
         """Write a state (and a PNG thumbnail beside it); resolves once both are fsynced."""

@@ -1,7 +1,8 @@
 """The play-session rows and the append-only play-history log (``play_events``).
 
-Event kinds: ``started``, ``joined``, ``left``, ``state_saved``, ``state_loaded``, ``ended`` (issue 9
-adds port changes, chat and hand-offs). Play time is derived from the log: a user plays from
+Event kinds: ``started``, ``joined``, ``left``, ``state_saved``, ``state_loaded``, ``ended``, and for
+playing together ``port_changed`` (port, from and to user ids, why), ``chat`` (text) and ``handed_off``
+(from and to device). Play time is derived from the log: a user plays from
 ``joined`` to the matching ``left`` (or the session's ``ended``).
 """
 
@@ -17,7 +18,8 @@ from treazr.db import Database
 
 __all__ = ["EVENT_KINDS", "close_leftover_sessions", "events_of", "insert_session", "log_event", "mark_ended"]
 
-EVENT_KINDS = frozenset({"started", "joined", "left", "state_saved", "state_loaded", "ended"})
+EVENT_KINDS = frozenset({"started", "joined", "left", "state_saved", "state_loaded", "ended", "port_changed",
+                         "chat", "handed_off"})
 
 
 def _now() -> str:

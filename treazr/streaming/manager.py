@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -23,12 +24,13 @@ from treazr.emulation.launch import session_spec, video_settings
 from treazr.emulation.registry import CoreInfo
 from treazr.emulation.states import CONTINUE_SLOT, check_compatible, get_state, save_state, state_path
 from treazr.emulation.worker import WorkerHandle
-from treazr.errors import Conflict, NotFound, TreazrError
+from treazr.errors import Conflict, NotFound, RateLimited, TreazrError
 from treazr.services import Services
 from treazr.streaming import history
 from treazr.streaming.metrics import StreamMetrics
-from treazr.streaming.protocol import CLOSE_ENDED, CLOSE_REVOKED, control
+from treazr.streaming.protocol import CLOSE_ENDED, CLOSE_IDLE, CLOSE_MOVED, CLOSE_REVOKED, control
 from treazr.streaming.sessions import PlaySession, SessionInfo
+from treazr.streaming.together import PLAYER_IDLE_S, SPECTATOR_IDLE_S, PortChange, clean_chat
 from treazr.streaming.viewers import Viewer
 from treazr.web.security import AuthUser
 
@@ -83,6 +85,24 @@ class SessionManager:
         """Sessions a user may see in lists: their own, or everyone's for an admin."""
         return [s for s in self.sessions.values() if not s.ended.is_set()
                 and (user.is_admin or s.info.owner_id == user.user_id)]
+
+    async def check_may_watch(self, user: AuthUser, session: PlaySession) -> None:
+        """Anyone who may see the game may watch its sessions (children: granted games only, checked
+        again on every call, so a grant taken back shuts the door at once)."""
+        await self.check_may_play(user, session.info.game_id)
+
+    async def joinable_by(self, user: AuthUser) -> list[PlaySession]:
+        """Running sessions this user may watch and join: any game they may see, anyone's session."""
+        out = []
+        for session in list(self.sessions.values()):
+            if session.ended.is_set():
+                continue
+            try:
+                await self.check_may_watch(user, session)
+            except NotFound:
+                continue
+            out.append(session)
+        return out
 
     async def check_may_play(self, user: AuthUser, game_id: int) -> None:
         if game_id != DEMO_GAME_ID and not await can_see_game(self.services.db, user, game_id):
@@ -206,14 +226,55 @@ class SessionManager:
 
     # -- viewers ------------------------------------------------------------------------------
     async def join(self, session: PlaySession, viewer: Viewer) -> None:
+        """Add a viewer; the same person's viewers on *other* devices hand the game over to this one."""
+        moved = [v for v in session.viewers.values()
+                 if v.user_id == viewer.user_id and v.device_id != viewer.device_id]
+        session.names[viewer.user_id] = viewer.user_name
+        session.ports.arrived(viewer.user_id)
+        viewer.ports = session.ports.of(viewer.user_id)
         session.add_viewer(viewer)
-        await history.log_event(self.services.db, session.info.id, "joined", user_id=viewer.user_id,
-                                game_id=session.info.game_id, device_id=viewer.device_id, viewer=viewer.id)
+        await self._log(session, "joined", viewer.user_id, viewer.device_id, viewer=viewer.id, ports=viewer.ports)
+        for old in moved:
+            old.push_control(control("moved", message="This game moved to your other device.",
+                                     device=viewer.device_id))
+            old.close(CLOSE_MOVED, "the game moved to another device")
+            await self.leave(session, old)
+            await self._log(session, "handed_off", viewer.user_id, viewer.device_id, from_device=old.device_id,
+                            to_device=viewer.device_id, ports=viewer.ports)
 
     async def leave(self, session: PlaySession, viewer: Viewer) -> None:
         if viewer.id in session.viewers:
             session.remove_viewer(viewer)
+            if not any(v.user_id == viewer.user_id for v in session.viewers.values()):
+                session.ports.left(viewer.user_id, time.monotonic())  # the grace period starts
             await self._log_left(session, viewer)
+
+    async def _log(self, session: PlaySession, kind: str, user_id: int | None, device_id: int | None,
+                   **detail: Any) -> None:
+        await history.log_event(self.services.db, session.info.id, kind, user_id=user_id,
+                                game_id=session.info.game_id, device_id=device_id, **detail)
+
+    # -- playing together ---------------------------------------------------------------------
+    async def change_ports(self, session: PlaySession, user: AuthUser | None, changes: list[PortChange],
+                           reason: str) -> None:
+        """Apply port changes (already made in the session's table) and log each one."""
+        session.apply_port_changes(changes)
+        for change in changes:
+            await self._log(session, "port_changed", user.user_id if user else None, user.device_id if user else None,
+                            port=change.port, before=change.before, after=change.after, reason=reason)
+
+    async def chat(self, session: PlaySession, user: AuthUser, text: object) -> None:
+        """Deliver a chat message to every viewer and keep it in the session's history."""
+        message = clean_chat(text)  # InvalidInput: empty or too long
+        wait = session.chat.allow(user.user_id)
+        if wait:
+            raise RateLimited(f"slow down: you can send another message in {math.ceil(wait)} s",
+                              retry_after=math.ceil(wait))
+        entry = {"user_id": user.user_id, "name": user.name, "text": message, "at": time.time()}
+        session.chat.history.append(entry)
+        session.metrics.chat.inc()
+        session.broadcast(control("chat", **entry))
+        await self._log(session, "chat", user.user_id, user.device_id, text=message)
 
     async def _log_left(self, session: PlaySession, viewer: Viewer) -> None:
         counters = viewer.counters
@@ -248,6 +309,22 @@ class SessionManager:
                 if now - viewer.last_heard > HEARTBEAT_TIMEOUT_S:
                     viewer.close(1001, "no heartbeat")
                     await self.leave(session, viewer)
+                elif not viewer.ports and now - viewer.last_active > SPECTATOR_IDLE_S:
+                    viewer.push_control(control("error", code="idle", message="You were away for a long time; "
+                                                "reload the page to watch again."))
+                    viewer.close(CLOSE_IDLE, "idle")
+                    await self.leave(session, viewer)
+            await self._expire_ports(session, now)
+
+    async def _expire_ports(self, session: PlaySession, now: float) -> None:
+        holding = {h for h in session.ports.holders if h is not None}
+        idle = {user for user in holding if now - session.last_input.get(user, now) > PLAYER_IDLE_S}
+        away = set(session.ports.away_since)
+        changes = session.ports.expire(now, idle)
+        if changes:
+            freed = {c.before for c in changes}
+            reason = "away" if freed <= away else "idle"
+            await self.change_ports(session, None, changes, reason)
 
     def _revoked_threadsafe(self, sign_in_sessions: set[int]) -> None:
         if self._loop is not None and not self._loop.is_closed():

@@ -32,6 +32,14 @@ class StreamMetrics:
                                       label, registry=registry)
         self.malformed = Counter("treazr_play_malformed_messages", "Client messages ignored as malformed",
                                  label, registry=registry)
+        self.inputs = Counter("treazr_play_inputs", "Inputs applied (from a viewer holding the port)",
+                              label, registry=registry)
+        self.inputs_ignored = Counter("treazr_play_inputs_ignored",
+                                      "Inputs not applied: duplicate, stale, or for a port the viewer does not hold",
+                                      ["session", "reason"], registry=registry)
+        self.input_gaps = Counter("treazr_play_input_gaps", "Input sequence numbers never received (gaps)",
+                                  label, registry=registry)
+        self.chat = Counter("treazr_play_chat_messages", "Chat messages delivered", label, registry=registry)
         self.encode_ms = Histogram("treazr_play_encode_ms", "Encode time per frame in the worker (ms)",
                                    label, registry=registry, buckets=_MS_BUCKETS)
         self.input_latency_ms = Histogram(
@@ -61,6 +69,11 @@ class SessionMetrics:
         self.dropped_frames = families.dropped_frames.labels(session)
         self.malformed = families.malformed.labels(session)
         self.encode_ms = families.encode_ms.labels(session)
+        self.inputs = families.inputs.labels(session)
+        self.input_gaps = families.input_gaps.labels(session)
+        self.chat = families.chat.labels(session)
+        self.inputs_ignored = {reason: families.inputs_ignored.labels(session, reason)
+                               for reason in ("duplicate", "stale", "port")}
         self.input_latency_ms = families.input_latency_ms.labels(session)
         self.client_input_latency_ms = families.client_input_latency_ms.labels(session)
 
@@ -68,8 +81,13 @@ class SessionMetrics:
         families = self._families
         for family in (families.frames, families.late_frames, families.fps, families.viewers, families.bytes_sent,
                        families.dropped_frames, families.malformed, families.encode_ms, families.input_latency_ms,
-                       families.client_input_latency_ms):
+                       families.client_input_latency_ms, families.inputs, families.input_gaps, families.chat):
             try:
                 family.remove(self.session)
+            except KeyError:
+                pass
+        for reason in self.inputs_ignored:
+            try:
+                families.inputs_ignored.remove(self.session, reason)
             except KeyError:
                 pass

@@ -12,11 +12,16 @@ Binary (big-endian, 16-byte header, then the payload)::
                (sent just before the first frame that reflects every input up to seq, as far as the
                server can tell: the second frame the worker finishes after the input was forwarded)
 
-JSON control messages ``{"type": ...}``: ``welcome``, ``video_config``, ``state`` (paused, viewers,
-players), ``pong``, ``degraded``, ``saved``, ``loaded``, ``error``, ``ended``.
+JSON control messages ``{"type": ...}``: ``welcome`` (ports held, whether this viewer may control,
+the chat so far), ``video_config``, ``state`` (paused, viewers, players, port holders), ``ports`` (the
+ports this viewer now holds), ``chat``, ``pong``, ``degraded``, ``saved``, ``loaded``, ``error``,
+``moved`` (the game went to another device of the same user; close :data:`CLOSE_MOVED` follows),
+``ended``.
 
 From the client: binary INPUT messages (below) and JSON ``ping``, ``keyframe`` (the decoder needs an
-IDR), ``pause``, ``resume``, ``reset``, ``save_state``, ``load_state``, ``end``::
+IDR), ``chat`` (``text``), and for the session's owner or an admin ``pause``, ``resume``, ``reset``,
+``save_state``, ``load_state``, ``end``, ``assign_port`` (``port``, ``user_id`` or null),
+``swap_ports`` (``ports``: two) and ``free_port`` (``port``; a player may also free their own)::
 
     INPUT      kind=16 u8 | port u8 | axis count u8 (0-4) | 0 u8 | seq u32 | buttons u16 | axes i16 * n
 
@@ -35,6 +40,7 @@ from typing import Any
 __all__ = [
     "CLIENT_COMMANDS",
     "CLOSE_ENDED",
+    "CLOSE_IDLE",
     "CLOSE_MOVED",
     "CLOSE_NOT_FOUND",
     "CLOSE_RELOAD",
@@ -69,9 +75,12 @@ CLOSE_RELOAD = 4000  # another protocol version: reload the page
 CLOSE_ENDED = 4001  # the session ended
 CLOSE_REVOKED = 4003  # the sign-in session was ended (logout, revoked device)
 CLOSE_MOVED = 4004  # the game moved to another device of the same user
+CLOSE_IDLE = 4008  # a viewer who only watched for a long time (a forgotten tab)
 CLOSE_NOT_FOUND = 4404  # no such session, or not one this user may watch
 
-CLIENT_COMMANDS = frozenset({"ping", "keyframe", "pause", "resume", "reset", "save_state", "load_state", "end"})
+CLIENT_COMMANDS = frozenset({"ping", "keyframe", "pause", "resume", "reset", "save_state", "load_state", "end", "chat",
+                             "assign_port", "swap_ports", "free_port"})
+MAX_PORTS = 4
 
 _VIDEO = struct.Struct(">BBHId")
 _AUDIO = struct.Struct(">BBHId")
@@ -169,4 +178,23 @@ def parse_client_text(text: str) -> dict[str, Any]:
         if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot <= 10:
             raise Malformed("a state slot is a number from 0 (Continue) to 10")
         message["slot"] = slot
+    if kind in ("assign_port", "free_port"):
+        message["port"] = _port(message.get("port"))
+    if kind == "assign_port":
+        user = message.get("user_id")
+        if user is not None and (not isinstance(user, int) or isinstance(user, bool)):
+            raise Malformed("assign_port.user_id must be a user id or null")
+    if kind == "swap_ports":
+        ports = message.get("ports")
+        if not isinstance(ports, list) or len(ports) != 2:
+            raise Malformed("swap_ports.ports must name two ports")
+        message["ports"] = [_port(p) for p in ports]
+    if kind == "chat" and not isinstance(message.get("text"), str):
+        raise Malformed("chat.text must be a string")
     return message
+
+
+def _port(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < MAX_PORTS:
+        raise Malformed(f"a port is a number from 0 to {MAX_PORTS - 1}")
+    return value

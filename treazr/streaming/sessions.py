@@ -20,6 +20,7 @@ from treazr.emulation.worker import WorkerHandle
 from treazr.errors import TreazrError
 from treazr.streaming.metrics import SessionMetrics
 from treazr.streaming.protocol import control, pack_audio, pack_input_ack, pack_video
+from treazr.streaming.together import ChatLimiter, PortChange, PortTable
 from treazr.streaming.viewers import Viewer
 
 __all__ = ["PlaySession", "SessionInfo"]
@@ -97,6 +98,11 @@ class PlaySession:
         self._key_asked_at: float | None = None
         self._pump: asyncio.Task[None] | None = None
         self._audio_us = int((worker.spec.video or {}).get("packet_ms", 10)) * 1000
+        self.chroma = str((worker.spec.video or {}).get("chroma", ""))
+        self.ports = PortTable(info.ports, info.owner_id)
+        self.names: dict[int, str] = {info.owner_id: info.owner_name}
+        self.last_input: dict[int, float] = {}  # user -> when their last accepted input came
+        self.chat = ChatLimiter()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -226,16 +232,50 @@ class PlaySession:
 
     def apply_input(self, viewer: Viewer, port: int, buttons: int, seq: int) -> None:
         self.worker.set_input(port, buttons)
+        self.metrics.inputs.inc()
+        self.last_input[viewer.user_id] = time.monotonic()
         # The newest frame the worker is known to have finished (its reader sees frames before this
         # session's pump does): the input can only show from the frame after the next one on.
         latest = max(self.frame_no, self.worker.frame_no)
         viewer.pending_ack = (seq, latest, time.monotonic())
 
+    # -- ports ---------------------------------------------------------------------------------
+    def apply_port_changes(self, changes: list[PortChange]) -> None:
+        """Tell every viewer what they now hold; a port that changed hands starts with no button held."""
+        if not changes:
+            return
+        for change in changes:
+            self.worker.set_input(change.port, 0)
+            if change.after is not None:
+                self.last_input[change.after] = time.monotonic()
+        for viewer in self.viewers.values():
+            held = self.ports.of(viewer.user_id)
+            if held != viewer.ports:
+                viewer.ports = held
+                viewer.push_control(control("ports", ports=held))
+        self.broadcast(self.state_message())
+
+    def holders(self) -> list[dict[str, Any]]:
+        present = {v.user_id for v in self.viewers.values()}
+        return [{"port": port, "user_id": holder, "name": self.names.get(holder) if holder is not None else None,
+                 "present": holder in present}
+                for port, holder in enumerate(self.ports.holders)]
+
     def state_message(self) -> str:
         players = [{"viewer": v.id, "user_id": v.user_id, "name": v.user_name, "ports": v.ports}
                    for v in self.viewers.values()]
         return control("state", session=self.info.token, paused=self.paused, degraded=self.degraded,
-                       viewers=len(self.viewers), players=players, frame_no=self.frame_no)
+                       viewers=len(self.viewers), players=players, frame_no=self.frame_no, holders=self.holders(),
+                       owner_id=self.info.owner_id, chroma=self.chroma)
+
+    def switch_to_420(self) -> bool:
+        """Move a 4:4:4 stream to upscaled 4:2:0 (every browser decodes it); False when it already is."""
+        if self.chroma != "444":
+            return False
+        self.chroma = "420"
+        self.worker.set_chroma("420")
+        self.request_keyframe()
+        return True
 
     def describe(self) -> dict[str, Any]:
         info = self.info
@@ -243,5 +283,5 @@ class PlaySession:
                 "game_id": info.game_id, "title": info.title, "platform": info.platform, "core": info.core,
                 "ports": info.ports, "started_from": info.started_from, "started_at": info.started_at,
                 "viewers": len(self.viewers), "paused": self.paused, "degraded": self.degraded,
-                "frames": self.frames_seen, "late_frames": self.late_frames,
-                "url": f"/play/{info.token}"}
+                "frames": self.frames_seen, "late_frames": self.late_frames, "chroma": self.chroma,
+                "holders": self.holders(), "url": f"/play/{info.token}"}

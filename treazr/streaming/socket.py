@@ -14,7 +14,7 @@ from typing import Any
 from litestar import WebSocket
 
 from treazr.emulation.states import load_state, save_state
-from treazr.errors import TreazrError
+from treazr.errors import NotFound, TreazrError
 from treazr.streaming.manager import SessionManager
 from treazr.streaming.protocol import (
     CLOSE_RELOAD,
@@ -83,18 +83,19 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
     hello = await _hello(socket)
     if hello is None:
         return
-    owner = user.user_id == session.info.owner_id
     viewer = Viewer(user_id=user.user_id, user_name=user.name, device_id=user.device_id,
                     sign_in_session=user.session_id, socket=_Socket(socket), metrics=session.metrics,
-                    ports=list(range(session.info.ports)) if owner else [], chroma444=hello.chroma444)
+                    ports=session.ports.of(user.user_id), chroma444=hello.chroma444)
+    switched = session.chroma == "444" and not hello.chroma444 and session.switch_to_420()
+    if switched:
+        # Everyone gets a stream this browser can decode: a new 4:2:0 stream, announced by a
+        # video_config that every viewer receives before its IDR.
+        log.info("session %s: %s cannot decode 4:4:4; switched to 4:2:0", session.info.id, user.name)
     viewer.push_control(control("welcome", protocol=PROTOCOL_VERSION, viewer=viewer.id, ports=viewer.ports,
-                                control=owner or user.is_admin, session=session.describe(),
-                                video=session.video_config, audio=AUDIO))
-    chroma = (session.worker.spec.video or {}).get("chroma")
-    if chroma == "444" and not hello.chroma444:
-        viewer.push_control(control("error", code="chroma", message=(
-            "This browser cannot decode the running stream (H.264 High 4:4:4). End the game here and "
-            "start it again from this device to get a stream every browser can decode.")))
+                                control=user.is_admin or user.user_id == session.info.owner_id,
+                                user_id=user.user_id, session=session.describe(),
+                                video=None if switched else session.video_config,
+                                audio=AUDIO, chat=list(session.chat.history)))
     await manager.join(session, viewer)
     try:
         await _receive_loop(manager, session, socket, viewer, user)
@@ -131,6 +132,8 @@ async def _command(manager: SessionManager, session: PlaySession, viewer: Viewer
                    message: dict[str, Any]) -> None:
     kind = message["type"]
     viewer.last_heard = time.monotonic()
+    if kind not in ("ping", "keyframe"):
+        viewer.last_active = viewer.last_heard
     if kind == "ping":
         viewer.push_control(control("pong", t=message["t"], frame_no=session.frame_no))
         for value in message.get("input_ms", [])[:64] if isinstance(message.get("input_ms"), list) else []:
@@ -141,6 +144,12 @@ async def _command(manager: SessionManager, session: PlaySession, viewer: Viewer
         viewer.needs_key = True
         session.request_keyframe()
         return
+    if kind in ("chat", "free_port"):
+        try:
+            await _anyone_command(manager, session, user, kind, message)
+        except TreazrError as error:
+            viewer.push_control(control("error", code=type(error).__name__, message=str(error), command=kind))
+        return
     if not (user.is_admin or user.user_id == session.info.owner_id):
         viewer.push_control(control("error", code="forbidden",
                                     message="Only the player who started the game can do that."))
@@ -149,6 +158,17 @@ async def _command(manager: SessionManager, session: PlaySession, viewer: Viewer
         await _owner_command(manager, session, viewer, user, kind, message)
     except TreazrError as error:
         viewer.push_control(control("error", code=type(error).__name__, message=str(error), command=kind))
+
+
+async def _anyone_command(manager: SessionManager, session: PlaySession, user: AuthUser, kind: str,
+                          message: dict[str, Any]) -> None:
+    """Commands every viewer may give: chat, and giving up a port of one's own (the owner: any port)."""
+    if kind == "chat":
+        await manager.chat(session, user, message["text"])
+    else:
+        may_control = user.is_admin or user.user_id == session.info.owner_id
+        changes = session.ports.release(message["port"], user.user_id, may_control)
+        await manager.change_ports(session, user, changes, "freed")
 
 
 async def _owner_command(manager: SessionManager, session: PlaySession, viewer: Viewer, user: AuthUser,
@@ -170,3 +190,11 @@ async def _owner_command(manager: SessionManager, session: PlaySession, viewer: 
         session.broadcast(control("loaded", slot=state.slot, label=state.label))
     elif kind == "end":
         manager.end_soon(session, f"ended by {user.name}")
+    elif kind == "assign_port":
+        target = message.get("user_id")
+        if target is not None and target not in session.names:
+            raise NotFound("that person has not joined this game")
+        await manager.change_ports(session, user, session.ports.assign(message["port"], target), "assigned")
+    elif kind == "swap_ports":
+        first, second = message["ports"]
+        await manager.change_ports(session, user, session.ports.swap(first, second), "swapped")

@@ -70,7 +70,8 @@ class Viewer:
     chroma444: bool = True
     id: int = field(default_factory=lambda: next(_ids))
     joined_monotonic: float = field(default_factory=time.monotonic)
-    last_heard: float = field(default_factory=time.monotonic)
+    last_heard: float = field(default_factory=time.monotonic)  # any message, pings included
+    last_active: float = field(default_factory=time.monotonic)  # input, chat or a command: a person, not a page
     last_seq: int = -1
     needs_key: bool = True  # a decoder can start only at an IDR
     pending_ack: tuple[int, int, float] | None = None  # (input seq, frame it was sent after, monotonic)
@@ -189,15 +190,20 @@ class Viewer:
     # -- incoming ------------------------------------------------------------------------------
     def check_input(self, message: InputMessage) -> InputVerdict:
         """Idempotent input: each message is a full port state, so duplicates and stale ones just drop."""
-        self.last_heard = time.monotonic()
+        self.last_heard = self.last_active = time.monotonic()
         if message.seq <= self.last_seq:
-            self.counters.inputs_dropped += 1
-            return InputVerdict(False, "duplicate" if message.seq == self.last_seq else "stale")
+            return self._ignored("duplicate" if message.seq == self.last_seq else "stale")
         if self.last_seq >= 0 and message.seq > self.last_seq + 1:
-            self.counters.input_gaps += message.seq - self.last_seq - 1
+            gap = message.seq - self.last_seq - 1
+            self.counters.input_gaps += gap
+            self.metrics.input_gaps.inc(gap)
         self.last_seq = message.seq
         if message.port not in self.ports:
-            self.counters.inputs_dropped += 1
-            return InputVerdict(False, "port")
+            return self._ignored("port")
         self.counters.inputs += 1
         return InputVerdict(True)
+
+    def _ignored(self, reason: str) -> InputVerdict:
+        self.counters.inputs_dropped += 1
+        self.metrics.inputs_ignored[reason].inc()
+        return InputVerdict(False, reason)

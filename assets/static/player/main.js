@@ -5,6 +5,7 @@
 import { AudioPlayer } from "/static/player/audio.js";
 import { Controllers, DEFAULT_KEYS, BUTTONS, saveKeymap } from "/static/player/input.js";
 import { VideoPlayer } from "/static/player/video.js";
+import { Together, openShare } from "/static/player/together.js";
 
 const PROTOCOL = 1;
 const KIND_VIDEO = 1, KIND_AUDIO = 2, KIND_INPUT_ACK = 3, KIND_INPUT = 16;
@@ -64,6 +65,8 @@ class Player {
                                  (frameNo) => this.frameShown(frameNo), (why) => this.needKey(why));
     this.audio = new AudioPlayer();
     this.controllers = new Controllers((port, mask, axes) => this.sendInput(port, mask, axes), () => this.ports);
+    this.together = new Together(root, (type, fields) => this.command(type, fields));
+    this.chatSeen = [];
   }
 
   async start() {
@@ -121,7 +124,7 @@ class Player {
       const why = { [CLOSE_RELOAD]: "Treazr was updated: reload the page to keep playing.",
                     [CLOSE_ENDED]: `The game has ended${event.reason ? `: ${event.reason}` : "."}`,
                     [CLOSE_REVOKED]: "You were signed out.",
-                    [CLOSE_MOVED]: "The game moved to another device.",
+                    [CLOSE_MOVED]: "This game moved to your other device. Reload this page to play here again.",
                     [CLOSE_NOT_FOUND]: "This game is not running any more." }[event.code];
       say(why, event.code !== CLOSE_ENDED);
       return;
@@ -154,6 +157,8 @@ class Player {
       case "welcome":
         this.attempt = 0;
         this.ports = message.ports || [];
+        this.control = !!message.control;
+        this.together.welcome(message);
         this.video.reset();
         this.audio.reset();
         if (message.video) this.video.configure(message.video);
@@ -161,12 +166,21 @@ class Player {
         this.controllers.resend();
         break;
       case "video_config": this.video.configure(message); break;
+      case "ports":
+        this.ports = message.ports || [];
+        this.together.setPorts(this.ports);
+        this.controllers.resend();
+        break;
+      case "chat": this.chatSeen.push(message.text); this.together.chat(message); break;
+      case "moved": this.ended = true; say(`${message.message} Reload this page to play here again.`, true); break;
       case "state":
+        this.together.state(message);
         this.paused = message.paused;
         root.querySelector("[data-action=pause]").textContent = message.paused ? "Resume" : "Pause";
         break;
       case "pong": this.rtt.push(performance.now() - message.t); if (this.rtt.length > 30) this.rtt.shift(); break;
       case "degraded":
+        this.degraded = !!message.on;
         banner.hidden = !message.on;
         banner.textContent = message.on ? "The server is falling behind: frames are late" : "";
         break;
@@ -178,6 +192,7 @@ class Player {
         this.counters.lastError = message.message;
         say(message.message, true);
         if (message.reload) this.ended = true;
+        else setTimeout(() => { if (messageBox.textContent === message.message) say(""); }, 6000);
         break;
       default: break;
     }
@@ -267,6 +282,10 @@ class Player {
       scale: this.video.scale,
       connected: !!this.socket && this.socket.readyState === WebSocket.OPEN,
       ports: this.ports,
+      control: !!this.control,
+      degraded: !!this.degraded,
+      chat: this.chatSeen.slice(-20),
+      inputs_sent: this.seq,
       token: this.token,
     };
   }
@@ -331,11 +350,17 @@ function wireToolbar(player) {
     fullscreen: () => (document.fullscreenElement ? document.exitFullscreen() : screen.requestFullscreen()),
     stats: () => { statsBox.hidden = !statsBox.hidden; player.renderStats(); },
     keys: () => keysDialog(player),
+    share: () => openShare(player.token).catch((error) => say(`Could not share: ${error.message}`, true)),
     end: () => { if (confirm("End the game? It is saved so you can continue later.")) player.command("end"); },
   };
   root.querySelector(".toolbar").addEventListener("click", (event) => {
     const button = event.target.closest("[data-action]");
     if (button) actions[button.dataset.action]();
+  });
+  document.getElementById("share-copy").addEventListener("click", async () => {
+    const field = document.getElementById("share-url");
+    field.select();
+    try { await navigator.clipboard.writeText(field.value); } catch (_) { document.execCommand("copy"); }
   });
   soundButton.addEventListener("click", async () => { await player.audio.resume(); soundButton.hidden = true; });
   if (matchMedia("(pointer: coarse)").matches) document.getElementById("touch").hidden = false;

@@ -1,8 +1,10 @@
 """Live play: start, list and end play sessions, the player page, and the realtime WebSocket.
 
-Who may do what: any signed-in user may start a game they may see (children: granted games only);
-a session's owner (on any of their devices) or an admin may watch it, control it and end it. Another
-user's session answers 404, exactly like one that does not exist.
+Who may do what: any signed-in user may start a game they may see (children: granted games only).
+Anyone who may see a game may watch (join) its running sessions, as a spectator until the session's
+owner or an admin gives them a controller port; only the owner (on any of their devices) or an admin
+may control a session, assign its ports and end it. A session of a game someone may not see answers
+404, exactly like one that does not exist.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 
-from treazr.errors import InvalidInput, NotFound, PermissionDenied, TreazrError
+from treazr.auth.qr import qr_svg_data_url
+from treazr.errors import InvalidInput, PermissionDenied, TreazrError
 from treazr.streaming.manager import SessionManager
 from treazr.streaming.protocol import CLOSE_NOT_FOUND, control
 from treazr.streaming.sessions import PlaySession
@@ -35,14 +38,16 @@ def may_control(user: AuthUser, session: PlaySession) -> bool:
 
 
 async def _visible_session(request: Request[Any, Any, State] | WebSocket[Any, Any, Any], token: str) -> PlaySession:
-    """The session, when this user may watch it: its owner or an admin, and (children) still granted the game."""
+    """The session, when this user may watch it: anyone who may see its game (children: still granted it)."""
     manager = play_manager(request.app)
     session = manager.get(token)
-    user = current_user(request)
-    if not may_control(user, session):
-        raise NotFound("this game is not running any more")
-    await manager.check_may_play(user, session.info.game_id)
+    await manager.check_may_watch(current_user(request), session)
     return session
+
+
+def _listed(session: PlaySession, user: AuthUser) -> dict[str, Any]:
+    return {**session.describe(), "mine": session.info.owner_id == user.user_id,
+            "may_control": may_control(user, session), "my_ports": session.ports.of(user.user_id)}
 
 
 def _int_field(data: dict[str, Any], key: str, default: int | None) -> int | None:
@@ -77,21 +82,37 @@ async def start_session(request: Request[Any, Any, State], data: JSONBody[dict[s
 
 @get("/api/play/sessions")
 async def list_sessions(request: Request[Any, Any, State]) -> dict[str, Any]:
-    """Any signed-in user: their own running sessions (an admin sees everyone's)."""
-    return {"sessions": [s.describe() for s in play_manager(request.app).visible_to(current_user(request))]}
+    """Any signed-in user: the running sessions they may join (any game they may see), each saying
+    whether it is theirs, whether they may control it and which ports they hold."""
+    user = current_user(request)
+    return {"sessions": [_listed(s, user) for s in await play_manager(request.app).joinable_by(user)]}
 
 
 @get("/api/play/sessions/{token:str}")
 async def get_session(request: Request[Any, Any, State], token: FromPath[str]) -> dict[str, Any]:
-    """The session's owner or an admin: one running session."""
-    return {"session": (await _visible_session(request, token)).describe()}
+    """Anyone who may see the session's game: one running session."""
+    return {"session": _listed(await _visible_session(request, token), current_user(request))}
+
+
+@get("/api/play/sessions/{token:str}/share")
+async def share_session(request: Request[Any, Any, State], token: FromPath[str]) -> dict[str, Any]:
+    """Anyone who may see the session's game: the link to join it and its QR code (SVG data URL).
+
+    The link is only an address: whoever opens it must be signed in and allowed to see the game.
+    """
+    session = await _visible_session(request, token)
+    url = f"{str(request.base_url).rstrip('/')}/play/{session.info.token}"
+    return {"url": url, "qr": qr_svg_data_url(url), "title": session.info.title}
 
 
 @post("/api/play/sessions/{token:str}/end", status_code=200)
 async def end_session(request: Request[Any, Any, State], token: FromPath[str]) -> dict[str, Any]:
     """The session's owner or an admin: end it (the Continue state is written first)."""
     session = await _visible_session(request, token)
-    await play_manager(request.app).end(session, f"ended by {current_user(request).name}")
+    user = current_user(request)
+    if not may_control(user, session):
+        raise PermissionDenied("only the player who started the game (or an admin) can end it")
+    await play_manager(request.app).end(session, f"ended by {user.name}")
     return {"ended": token}
 
 
@@ -105,7 +126,8 @@ async def play_game_page(request: Request[Any, Any, State], game_id: FromPath[in
 
 @get("/play/{token:str}")
 async def play_session_page(request: Request[Any, Any, State], token: FromPath[str]) -> Template:
-    """The session's owner or an admin: the player for a running session (a reload rejoins it)."""
+    """Anyone who may see the session's game: the player for a running session (a reload rejoins it;
+    others join it as spectators until the owner gives them a port)."""
     session = await _visible_session(request, token)
     return Template(template_name="play.html", context={"game_id": session.info.game_id, "token": token,
                                                          "user": current_user(request).name})
@@ -113,7 +135,8 @@ async def play_session_page(request: Request[Any, Any, State], token: FromPath[s
 
 @websocket("/api/play/sessions/{token:str}/ws")
 async def play_socket(socket: WebSocket[Any, Any, Any], token: FromPath[str]) -> None:
-    """The session's owner or an admin: the realtime stream (video, audio, control) and input."""
+    """Anyone who may see the session's game: the realtime stream (video, audio, control, chat); input is
+    applied only on the ports the person holds, and control commands only from the owner or an admin."""
     await socket.accept()
     try:
         session = await _visible_session(socket, token)
@@ -125,5 +148,5 @@ async def play_socket(socket: WebSocket[Any, Any, Any], token: FromPath[str]) ->
     await serve_viewer(play_manager(socket.app), session, socket, current_user(socket))
 
 
-ROUTES: list[Any] = [start_session, list_sessions, get_session, end_session, play_game_page, play_session_page,
-                     play_socket]
+ROUTES: list[Any] = [start_session, list_sessions, get_session, share_session, end_session, play_game_page,
+                     play_session_page, play_socket]
