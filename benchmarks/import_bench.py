@@ -177,14 +177,19 @@ def _run_child(data_dir: Path, library: Path, hashing: str = "threads") -> dict[
     return result
 
 
-def _first_imports(work: Path, library: Path, repeat: int) -> tuple[dict[str, Any], Path, dict[str, Any]]:
-    """Best of ``repeat`` first imports with hashing threads (the default) and, alternating, processes."""
-    runs = {"threads": [], "processes": []}  # type: dict[str, list[dict[str, Any]]]
+def _rounds(work: Path, library: Path, repeat: int) -> tuple[tuple[float, int, float], dict[str, Any], Path,
+                                                             dict[str, Any]]:
+    """Best of ``repeat`` rounds of: the reference, a first import with hashing threads (the default), one
+    with processes. Interleaved, so that load from other users of the machine hits all three alike."""
+    references: list[tuple[float, int, float]] = []
+    runs: dict[str, list[dict[str, Any]]] = {"threads": [], "processes": []}
     for attempt in range(repeat):
-        for mode in runs:
-            runs[mode].append(_run_child(work / f"data-{mode}{attempt}", library, mode))
+        references.append(reference(library))
+        for mode, found in runs.items():
+            found.append(_run_child(work / f"data-{mode}{attempt}", library, mode))
     best = {mode: min(found, key=lambda run: float(run["seconds"])) for mode, found in runs.items()}
-    return best["threads"], work / f"data-threads{runs['threads'].index(best['threads'])}", best["processes"]
+    data_dir = work / f"data-threads{runs['threads'].index(best['threads'])}"
+    return min(references), best["threads"], data_dir, best["processes"]
 
 
 def _rescan_cli(data_dir: Path, library: Path) -> float:
@@ -197,11 +202,10 @@ def _rescan_cli(data_dir: Path, library: Path) -> float:
 
 def measure(library: Path, work: Path, repeat: int) -> dict[str, Any]:
     print(f"load average before the runs: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    ref_seconds, ref_bytes, ref_cpu = min(reference(library) for _ in range(repeat))
+    (ref_seconds, ref_bytes, ref_cpu), first, data_dir, processes = _rounds(work, library, repeat)
     ref_rate = ref_bytes / ref_seconds / 1e6
     print(f"reference (1 process, 1 MiB chunks, 4 hashes): {ref_rate:.0f} MB/s ({ref_seconds:.2f} s, "
           f"{ref_cpu:.2f} CPU s)")
-    first, data_dir, processes = _first_imports(work, library, repeat)
     rate = ref_bytes / float(first["seconds"]) / 1e6
     print(f"first import: {rate:.0f} MB/s ({float(first['seconds']):.2f} s, {float(first['cpu_s']):.2f} CPU s), "
           f"ratio {rate / ref_rate:.2f} to the reference; {first['report']}")
