@@ -57,3 +57,18 @@ def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--config", str(tmp_path / "nope.toml"), "doctor"])
     assert result.exit_code == 2
     assert "config file" in result.output and "does not exist" in result.output
+
+
+def test_serve_on_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "serve", "--host", "127.0.0.1",
+                                           "--port", str(port), "--tls", "off"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: port {port} on 127.0.0.1 is in use (is Treazr already running?); "
+        "choose another with server.port or --port")

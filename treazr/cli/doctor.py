@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -10,6 +9,7 @@ import click
 
 from treazr.cli import CliContext, pass_cli
 from treazr.services import Services
+from treazr.web.server import port_free
 
 __all__ = ["COMMANDS", "Check", "run_checks"]
 
@@ -19,17 +19,6 @@ class Check:
     name: str
     ok: bool
     detail: str
-
-
-def _port_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _check_data(services: Services) -> Check:
@@ -60,7 +49,7 @@ def _check_tls(services: Services) -> Check:
 
 def _check_ports(services: Services) -> Check:
     server = services.settings.server
-    busy = [p for p in (server.port, server.http_port) if p and not _port_free(server.host, p)]
+    busy = [p for p in (server.port, server.http_port) if p and not port_free(server.host, p)]
     if busy:
         return Check("ports", False, f"in use on {server.host}: {', '.join(map(str, busy))} "
                                      "(another Treazr, or set server.port)")

@@ -89,5 +89,7 @@ def create_app(services: Services) -> Litestar:
         # JSON/YAML only, since the HTML viewers load scripts from CDNs that the CSP forbids.
         openapi_config=OpenAPIConfig(title="Treazr", version=__version__, path="/schema",
                                      render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()]),
+        # Logging is ours (JSON lines, configured by ``treazr serve``), not Litestar's default format.
+        logging_config=None,
         debug=False,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,17 +32,19 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_dir: Path | None) -> None:
-    root = logging.getLogger("treazr")
-    root.setLevel(level.upper())
-    root.propagate = False
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    stream = logging.StreamHandler()
-    stream.setFormatter(JsonFormatter())
-    root.addHandler(stream)
+    """Send Treazr's and uvicorn's records, as JSON lines, to stderr and the data directory's log."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_dir is not None:
-        file_handler = logging.handlers.RotatingFileHandler(
-            log_dir / "treazr.log", maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8")
-        file_handler.setFormatter(JsonFormatter())
-        root.addHandler(file_handler)
+        handlers.append(logging.handlers.RotatingFileHandler(
+            log_dir / "treazr.log", maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(JsonFormatter())
+    for name, logger_level in (("treazr", level.upper()), ("uvicorn", "WARNING"), ("uvicorn.error", "INFO")):
+        logger = logging.getLogger(name)
+        logger.setLevel(logger_level)
+        logger.propagate = False
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+            old.close()
+        for handler in handlers:
+            logger.addHandler(handler)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from types import FrameType
 
 import uvicorn
 
+from treazr.errors import TreazrError
 from treazr.services import Services
 from treazr.web.app import create_app
 
@@ -37,9 +39,24 @@ class ServerPlan:
         return f"{self.scheme}://{shown}:{self.port}"
 
 
+def port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def plan_server(services: Services) -> ServerPlan:
     """Decide what to listen on, creating or reissuing the LAN certificate when TLS is automatic."""
     server = services.settings.server
+    for key, port in (("server.port", server.port), ("server.http_port", server.http_port)):
+        if port and not port_free(server.host, port):
+            raise TreazrError(f"port {port} on {server.host} is in use (is Treazr already running?); "
+                              f"choose another with {key} or --{key.split('.')[1].replace('_', '-')}")
     certfile = keyfile = None
     if server.tls == "custom":
         certfile, keyfile = Path(server.tls_cert), Path(server.tls_key)
