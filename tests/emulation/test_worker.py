@@ -384,3 +384,31 @@ async def test_a_file_that_is_not_a_core_is_refused_clearly(tmp_path: Path) -> N
     fake.write_bytes(b"\x7fELF but not really")
     with pytest.raises(CoreError, match=r"fake_libretro\.so"):
         await WorkerHandle.start(WorkerSpec(core_path=str(fake), content_path=None, system_dir=str(tmp_path)))
+
+
+async def test_encoder_stats_come_up_and_the_chroma_can_switch(demo_core: str, tmp_path: Path) -> None:
+    handle = await WorkerHandle.start(demo_spec(demo_core, tmp_path, video={"chroma": "444", "bitrate_kbps": 3000}))
+    decoder = av.CodecContext.create("h264", "r")
+    configs: list[dict[str, object]] = []
+    encode_ms: list[float] = []
+    sizes: list[tuple[int, int]] = []
+    try:
+        with pytest.raises(InvalidInput):
+            handle.set_chroma("422")
+        async with asyncio.timeout(30):
+            while not encode_ms or len(configs) < 2 or sizes[-1] != (480, 512):
+                message = await handle.recv()
+                if isinstance(message, Event) and message.name == "video_config":
+                    configs.append(message.data)
+                elif isinstance(message, Event) and message.name == "encoder_stats":
+                    encode_ms += message.data["encode_ms"]
+                elif isinstance(message, VideoPacket):
+                    for picture in decoder.decode(av.Packet(message.data)):
+                        sizes.append((picture.height, picture.width))
+                    if len(sizes) == 10:
+                        handle.set_chroma("420")
+    finally:
+        await handle.stop()
+    assert [c["chroma"] for c in configs] == ["444", "420"]
+    assert encode_ms and all(0 < value < 1000 for value in encode_ms)
+    assert sizes[0] == (240, 256) and sizes[-1] == (480, 512)

@@ -159,28 +159,28 @@ async def test_other_protocol_versions_are_told_to_reload(server: PlayServer, se
         assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_RELOAD
 
 
-async def test_only_the_owner_or_an_admin_reaches_a_session(server: PlayServer, services: Services) -> None:
+async def test_others_may_watch_but_only_the_owner_or_an_admin_ends_a_session(server: PlayServer,
+                                                                              services: Services) -> None:
     ada = await person(server, services, "Ada")
     bob = await person(server, services, "Bob")
     admin = await person(server, services, "Root", "admin")
     session = await start(server, ada)
     token = str(session["token"])
     async with server.client() as client:
-        assert (await client.get(f"/api/play/sessions/{token}", headers=bob.headers)).status_code == 404
-        assert (await client.post(f"/api/play/sessions/{token}/end", headers=bob.headers)).status_code == 404
+        seen = await client.get(f"/api/play/sessions/{token}", headers=bob.headers)
+        assert seen.status_code == 200 and seen.json()["session"]["may_control"] is False
+        assert (await client.post(f"/api/play/sessions/{token}/end", headers=bob.headers)).status_code == 403
         assert (await client.get(f"/api/play/sessions/{token}")).status_code == 401
-        assert (await client.get("/api/play/sessions", headers=bob.headers)).json()["sessions"] == []
+        assert (await client.get("/api/play/sessions/nosuchtoken", headers=bob.headers)).status_code == 404
         listed = (await client.get("/api/play/sessions", headers=admin.headers)).json()["sessions"]
-        assert [s["token"] for s in listed] == [token]
+        assert [(s["token"], s["may_control"]) for s in listed] == [(token, True)]
         bad = await client.post("/api/play/sessions", json={"game_id": "zero"}, headers=ada.headers)
         assert bad.status_code == 400 and "game_id" in bad.json()["error"]
         missing = await client.post("/api/play/sessions", json={"game_id": 4242}, headers=ada.headers)
         assert missing.status_code == 404
-    async with StreamClient.connect(server, token, bob) as intruder:
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await intruder.receive(frames=1)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_NOT_FOUND
-        assert intruder.frames == []
+    async with StreamClient.connect(server, token, bob) as spectator:
+        await spectator.receive(frames=1)
+        assert spectator.control_of("welcome")[0]["ports"] == []
     async with server.client() as client:
         ended = await client.post(f"/api/play/sessions/{token}/end", headers=admin.headers)
         assert ended.status_code == 200
