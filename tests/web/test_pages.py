@@ -133,7 +133,8 @@ async def test_running_games_show_on_home_and_the_server_page(client: AsyncTestC
         mine = await client.get("/", headers=family.ada.headers)
         assert "Playing now in the house" in mine.text and f'href="/play/{token}"' in mine.text
         theirs = await client.get("/", headers=family.bob.headers)
-        assert "Ada</strong> is playing" in theirs.text and f"/play/{token}" not in theirs.text  # not Bob's to open
+        assert "Ada</strong> is playing" in theirs.text and f'href="/play/{token}"' in theirs.text  # Bob may join
+        assert "— join</a>" in theirs.text and "— rejoin</a>" in mine.text
         kid = await client.get("/", headers=family.kid.headers)
         assert "Playing now" in kid.text  # the demo is for everyone
         server = await client.get("/admin/server", headers=family.admin.headers)

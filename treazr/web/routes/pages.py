@@ -29,8 +29,9 @@ __all__ = ["ROUTES", "running_sessions"]
 
 
 async def running_sessions(request: Request[Any, Any, State], user: AuthUser) -> list[dict[str, Any]]:
-    """Games running in the house: who plays what (a child only sees games they may see); ``url`` only
-    for the sessions this user may open (their own, or any for an admin)."""
+    """Games running in the house: who plays what (a child only sees games they may see). Everyone who
+    sees a session may join it (issue 9: as a spectator until its owner gives them a port); ``mine``
+    marks one's own (rejoin)."""
     from treazr.auth.grants import can_see_game
 
     services: Services = services_of(request)
@@ -42,10 +43,10 @@ async def running_sessions(request: Request[Any, Any, State], user: AuthUser) ->
         if user.role == "child" and info.owner_id != user.user_id and info.game_id != DEMO_GAME_ID and not (
                 await can_see_game(services.db, user, info.game_id)):
             continue
-        mine = user.is_admin or info.owner_id == user.user_id
+        mine = info.owner_id == user.user_id
         out.append({"title": info.title, "platform": info.platform, "game_id": info.game_id, "owner": info.owner_name,
                     "viewers": len(session.viewers), "started_at": iso_time(info.started_at),
-                    "url": f"/play/{info.token}" if mine else None})
+                    "url": f"/play/{info.token}", "mine": mine})
     return out
 
 
