@@ -145,3 +145,11 @@ async def test_running_games_show_on_home_and_the_server_page(client: AsyncTestC
         ended = await client.post(f"/api/play/sessions/{token}/end", headers=family.ada.headers)
         assert ended.status_code == 200
     assert "Playing now" not in (await client.get("/", headers=family.ada.headers)).text
+
+
+async def test_home_offers_the_built_in_demo_to_everyone(client: AsyncTestClient, family: Family) -> None:
+    for who in (family.ada, family.kid):
+        home = await client.get("/", headers=who.headers)
+        assert home.status_code == 200
+        card = home.text.split('id="demo-card"', 1)[1].split("</aside>", 1)[0]
+        assert "Treazr Demo" in card and 'href="/play/game/0"' in card

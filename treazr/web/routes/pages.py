@@ -69,7 +69,8 @@ async def home_page(request: Request[Any, Any, State], platform: FromQuery[str |
         platform_counts(services.db, user), visible_collections(request, user))
     return Template(template_name="home.html", context={
         "me": user, "nav": "home", "listing": listing, "query": query, "sorts": SORTS, "continue_row": continuing,
-        "sessions": sessions, "platforms": platforms, "collections": collections})
+        "sessions": sessions, "platforms": platforms, "collections": collections,
+        "demo_playable": services.cores.core_for("demo") is not None})
 
 
 @get("/games/{game_id:int}")
