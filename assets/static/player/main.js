@@ -157,7 +157,7 @@ class Player {
       case "welcome":
         this.attempt = 0;
         this.ports = message.ports || [];
-        this.control = !!message.control;
+        this.mayControl = !!message.control;
         this.together.welcome(message);
         this.video.reset();
         this.audio.reset();
@@ -282,7 +282,7 @@ class Player {
       scale: this.video.scale,
       connected: !!this.socket && this.socket.readyState === WebSocket.OPEN,
       ports: this.ports,
-      control: !!this.control,
+      control: !!this.mayControl,
       degraded: !!this.degraded,
       chat: this.chatSeen.slice(-20),
       inputs_sent: this.seq,
