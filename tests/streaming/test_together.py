@@ -177,9 +177,11 @@ async def test_a_member_cannot_control_or_end_or_reassign_another_members_sessio
         assert refused.status_code == 403
     async with StreamClient.connect(server, token, ada) as host, StreamClient.connect(server, token, bob) as guest:
         await guest.receive(frames=5)
-        for command, fields in [("pause", {}), ("end", {}), ("reset", {}), ("save_state", {"slot": 1}),
-                                ("assign_port", {"port": 0, "user_id": bob.user_id}),
-                                ("swap_ports", {"ports": [0, 1]}), ("free_port", {"port": 0})]:
+        attempts: list[tuple[str, dict[str, Any]]] = [
+            ("pause", {}), ("end", {}), ("reset", {}), ("save_state", {"slot": 1}),
+            ("assign_port", {"port": 0, "user_id": bob.user_id}), ("swap_ports", {"ports": [0, 1]}),
+            ("free_port", {"port": 0})]
+        for command, fields in attempts:
             before = len(guest.control_of("error"))
             await guest.command(command, **fields)
             async with asyncio.timeout(10):
