@@ -29,6 +29,9 @@ inputs() {
   find treazr assets emulator_cores packaging pyproject.toml -type f \
     ! -path '*/__pycache__/*' ! -name '*.pyc' 2>/dev/null
   find "$CORES" -maxdepth 1 -type f 2>/dev/null
+  # dev.sh rewrites this stamp whenever it (re)installs the Python packages the bundle is made of.
+  [ -f "$VENV/.treazr-installed" ] && echo "$VENV/.treazr-installed"
+  return 0
 }
 if [ "${FORCE:-0}" != 1 ] && [ -x "$DIST/treazr" ] && [ -z "$(inputs | while read -r f; do
       [ "$f" -nt "$DIST/treazr" ] && echo "$f"; done | head -1)" ]; then
