@@ -81,3 +81,21 @@ def test_commands() -> None:
     assert parse_client_text('{"type": "load_state", "slot": 10}')["slot"] == 10
     assert parse_client_text('{"type": "ping", "t": 12.5}')["t"] == 12.5
     assert parse_client_text('{"type": "end"}') == {"type": "end"}
+
+
+@pytest.mark.parametrize("text", [
+    '{"type": "assign_port", "port": 4, "user_id": 2}', '{"type": "assign_port", "port": -1, "user_id": 2}',
+    '{"type": "assign_port", "port": 1, "user_id": "bob"}', '{"type": "assign_port", "port": true, "user_id": 2}',
+    '{"type": "free_port"}', '{"type": "swap_ports", "ports": [0]}', '{"type": "swap_ports", "ports": [0, 9]}',
+    '{"type": "swap_ports", "ports": "01"}', '{"type": "chat"}', '{"type": "chat", "text": ["hi"]}',
+])
+def test_malformed_together_commands_are_refused(text: str) -> None:
+    with pytest.raises(Malformed):
+        parse_client_text(text)
+
+
+def test_together_commands() -> None:
+    assert parse_client_text('{"type": "assign_port", "port": 1, "user_id": null}')["user_id"] is None
+    assert parse_client_text('{"type": "assign_port", "port": 3, "user_id": 7}')["port"] == 3
+    assert parse_client_text('{"type": "swap_ports", "ports": [1, 0]}')["ports"] == [1, 0]
+    assert parse_client_text('{"type": "chat", "text": "hi"}')["text"] == "hi"
