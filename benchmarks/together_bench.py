@@ -1,7 +1,7 @@
 """Play-together load test: 4 demo-core sessions at once, each with 2 players and 6 spectators.
 
     .venv/bin/python benchmarks/together_bench.py            # 10 minutes of load
-    .venv/bin/python benchmarks/together_bench.py --quick    # 30 s of load (under a minute in all)
+    .venv/bin/python benchmarks/together_bench.py --quick    # 25 s of load (under a minute in all)
 
 A real ``treazr serve`` (TLS off, loopback) runs 4 sessions of the demo core. In each, the owner
 hands port 2 to a second member, and both send one input message every frame (60 per second, each
@@ -353,14 +353,14 @@ def load(url: str, server_pid: int, people: list[dict[str, Any]], duration: floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="30 s of load instead of 10 minutes")
+    parser.add_argument("--quick", action="store_true", help="25 s of load instead of 10 minutes")
     parser.add_argument("--seconds", type=float, default=0)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         run_client(args.client)
         return
-    duration = args.seconds or (30.0 if args.quick else 600.0)
+    duration = args.seconds or (25.0 if args.quick else 600.0)
     warmup = 5.0 if args.quick else 20.0
     work = Path(tempfile.mkdtemp(prefix="treazr-together-bench-"))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work shares them)")
