@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.library import romgen
 from treazr.errors import NotFound
-from treazr.library.repository import count_games, fts_query, get_game, list_games, stats
+from treazr.library.repository import acontent_path, content_path, count_games, fts_query, get_game, list_games, stats
 from treazr.library.scanner import import_paths
 from treazr.services import Services
 
@@ -33,3 +34,36 @@ def test_list_search_get_and_stats(services: Services, roms: Path) -> None:
 def test_fts_query_is_prefix_words() -> None:
     assert fts_query('zel "lin') == '"zel"* "lin"*'
     assert fts_query("  ") == ""
+
+
+def test_a_missing_file_still_plays_from_its_content_store_copy(services: Services, tmp_path: Path) -> None:
+    original = romgen.write(tmp_path / "roms" / "gb" / "Kept.gb", romgen.gb("KEPT"))
+    romgen.write(tmp_path / "roms" / "gb" / "Lost.gb", romgen.gb("LOST"))
+    import_paths(services, [tmp_path / "roms" / "gb" / "Kept.gb"], copy=True)  # only this one is copied
+    import_paths(services, [tmp_path / "roms"])
+    games = {row["path"]: row["game_id"] for row in services.db.query("SELECT path, game_id FROM files")}
+    kept, lost = games[str(original)], games[str(tmp_path / "roms" / "gb" / "Lost.gb")]
+    stored = content_path(services.db, services.data.content, kept)
+    assert stored.is_relative_to(services.data.content) and stored.read_bytes() == original.read_bytes()
+    original.unlink()
+    (tmp_path / "roms" / "gb" / "Lost.gb").unlink()
+    assert import_paths(services, [tmp_path / "roms"]).missing == 2
+    assert content_path(services.db, services.data.content, kept) == stored
+    with pytest.raises(NotFound, match="missing"):
+        content_path(services.db, services.data.content, lost)  # no store copy: nothing to play
+    stored.unlink()
+    with pytest.raises(NotFound):
+        content_path(services.db, services.data.content, kept)
+
+
+async def test_content_path_for_the_web_app(services: Services, tmp_path: Path) -> None:
+    original = romgen.write(tmp_path / "roms" / "gba" / "Here.gba", romgen.gba("HERE"))
+    import_paths(services, [tmp_path / "roms"])
+    game = services.db.query_one("SELECT game_id FROM files")
+    assert game is not None
+    try:
+        assert await acontent_path(services.db, services.data.content, game["game_id"]) == original
+        with pytest.raises(NotFound):
+            await acontent_path(services.db, services.data.content, 999_999)
+    finally:
+        await services.db.close_async_reader()

@@ -16,8 +16,9 @@ import pytest
 
 from tests.library import romgen
 from treazr.errors import InvalidInput
-from treazr.library.scanner import identify_file, import_paths
-from treazr.services import Services
+from treazr.library.scanner import ImportReport, identify_file, import_paths
+from treazr.services import Services, open_services
+from treazr.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -285,6 +286,48 @@ def test_two_imports_of_the_same_folder_at_once(services: Services, tmp_path: Pa
     assert errors == [] and len(reports) == 2
     assert services.db.query_one("SELECT COUNT(*) AS n FROM files")["n"] == 300  # type: ignore[index]
     assert import_paths(services, [tmp_path / "roms"]).unchanged == 300
+
+
+def test_same_new_content_from_two_imports_at_once_is_one_game(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Import B has loaded what the library holds (its first batch is committed) when import A, with its own
+    database writer as a second process would have, commits the same content; B then meets that content."""
+    shared = romgen.gb("SHARED")
+    romgen.write(tmp_path / "b" / "gb" / "1 First.gb", romgen.gb("FIRST"))
+    romgen.write(tmp_path / "b" / "gb" / "2 Shared.gb", shared)
+    romgen.write(tmp_path / "a" / "gb" / "Shared elsewhere.gb", shared)
+    monkeypatch.setattr("treazr.library.scanner._BATCH_FILES", 1)  # one file per batch, so B has two batches
+    settings = load_settings(overrides={"data_dir": str(tmp_path / "data"), "library": {"hash_workers": 1}},
+                             environ={})
+    first = str(tmp_path / "b" / "gb" / "1 First.gb")
+    importer_a, importer_b = open_services(settings), open_services(settings)
+    reports: list[ImportReport] = []
+
+    def between(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
+        if done != 1 or reports:
+            return
+        deadline = time.monotonic() + 30
+        while importer_a.db.query_one("SELECT id FROM files WHERE path = ?", (first,)) is None:
+            assert time.monotonic() < deadline, "import B's first batch was never committed"
+            time.sleep(0.01)
+        reports.append(import_paths(importer_a, [tmp_path / "a"]))
+
+    try:
+        report_b = import_paths(importer_b, [tmp_path / "b"], progress=between)
+    finally:
+        importer_a.close()
+        importer_b.close()
+    assert reports[0].added == 1 and report_b.added == 2
+    games = _files_at(tmp_path / "data" / "treazr.db")
+    assert games[str(tmp_path / "a" / "gb" / "Shared elsewhere.gb")] == games[str(tmp_path / "b/gb/2 Shared.gb")]
+    assert len(set(games.values())) == 2
+
+
+def _files_at(database: Path) -> dict[str, int]:
+    conn = sqlite3.connect(database)
+    try:
+        return {path: game_id for path, game_id in conn.execute("SELECT path, game_id FROM files")}
+    finally:
+        conn.close()
 
 
 def test_hashing_in_worker_processes_gives_the_same_library(tmp_path: Path, roms: Path) -> None:

@@ -122,6 +122,18 @@ def _moved_from(rows: list[Any], state: ApplyState) -> dict[str, Any] | None:
     return None
 
 
+def _committed_since(conn: sqlite3.Connection, sha256: str, contents: dict[str, list[dict[str, Any]]]
+                     ) -> list[dict[str, Any]]:
+    """Files of this content that another import (a second CLI run, a web upload) committed after this
+    import loaded ``contents``: without this look-up, two imports of the same content at the same moment
+    would each create a game for it. Runs inside the writer's transaction, so it sees every commit."""
+    rows = conn.execute("SELECT id, game_id, path, container, missing, sha256 FROM files WHERE sha256 = ?",
+                        (sha256,)).fetchall()
+    if rows:
+        contents[sha256] = rows
+    return rows
+
+
 def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, group_game: int | None) -> int:
     """Record one probe; returns its game id."""
     contents = state.contents(conn)
@@ -139,7 +151,7 @@ def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, grou
         _update_file(conn, existing["id"], probe, {"game_id": game_id, "verify_error": None}, state.now)
         state.updated += 1
         return game_id
-    same = contents.get(sha256, [])
+    same = contents.get(sha256) or _committed_since(conn, sha256, contents)
     moved = _moved_from(same, state)
     if moved is not None:
         state.vanished.discard(moved["path"])

@@ -84,9 +84,10 @@ class _RomSink:
         self.store_path: str | None = None
 
     def _identify(self, head: bytes | bytearray | memoryview) -> None:
-        self.head = bytes(head[:HEAD_SIZE])
+        first = bytes(head[:HEAD_SIZE])  # one copy: identify() keeps bytes as they are
+        self.head = first[:4096]  # all _is_document needs; the rest is not kept per file
         try:
-            self.header = identify(self.name, self.size, bytes(head[:HEAD_SIZE]), folder=self.folder,
+            self.header = identify(self.name, self.size, first, folder=self.folder,
                                    forced=self.options.forced_platform)
         except TreazrError as error:
             self.error = error

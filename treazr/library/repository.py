@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from pathlib import Path
 from typing import Any
 
 from treazr.db import Database, Row
 from treazr.errors import NotFound
 from treazr.library.platforms import PLATFORMS
 
-__all__ = ["count_games", "fts_query", "get_game", "list_files", "list_games", "stats"]
+__all__ = ["acontent_path", "content_path", "count_games", "fts_query", "get_game", "list_files", "list_games",
+           "pick_content", "stats"]
 
 _GAME_COLUMNS = ("g.id, g.platform, g.title, g.region, g.languages, g.revision, g.tags, g.dat_name, g.header_title,"
                  " g.cover_path, g.added_at, g.updated_at,"
@@ -105,3 +107,37 @@ def stats(db: Database, *, playable: Collection[str] | None = None) -> dict[str,
             "missing_files": totals.get("missing", 0), "unique_contents": totals.get("unique_contents", 0),
             "stored_files": totals.get("stored", 0), "dats": dats.get("dats", 0), "dat_entries": dats.get("entries", 0),
             "platforms": per_platform, "last_import": last}
+
+
+# a file marked missing still plays from its content-store copy, when it has one
+_CONTENT_SQL = ("SELECT path, container, store_path, missing FROM files WHERE game_id = ?"
+                " AND (missing = 0 OR store_path IS NOT NULL) ORDER BY missing, id")
+
+
+def pick_content(rows: Iterable[Row], content_dir: Path) -> Path | None:
+    """The first copy of a game's ROM that is on disk: the content-store copy first (it cannot be moved or
+    renamed under us), then the file where it was found unless a rescan marked it missing."""
+    for row in rows:
+        candidates = [content_dir / row["store_path"]] if row["store_path"] else []
+        if not row["missing"]:
+            candidates.append(Path(row["container"] or row["path"]))
+        for path in candidates:
+            if path.is_file():
+                return path
+    return None
+
+
+def _found(path: Path | None, game_id: int) -> Path:
+    if path is None:
+        raise NotFound(f"the files of game {game_id} are missing; rescan the library or re-import them")
+    return path
+
+
+def content_path(db: Database, content_dir: Path, game_id: int) -> Path:
+    """The ROM path to hand to a core for ``game_id``; :class:`NotFound` when no copy is on disk."""
+    return _found(pick_content(db.query(_CONTENT_SQL, (game_id,)), content_dir), game_id)
+
+
+async def acontent_path(db: Database, content_dir: Path, game_id: int) -> Path:
+    """:func:`content_path` for the web app (aiosqlite readers)."""
+    return _found(pick_content(await db.aquery(_CONTENT_SQL, [game_id]), content_dir), game_id)
