@@ -355,3 +355,26 @@ def test_hashing_in_worker_processes_gives_the_same_library(tmp_path: Path, roms
 def test_unknown_hashing_mode_is_refused(services: Services, roms: Path) -> None:
     with pytest.raises(InvalidInput, match="threads"):
         import_paths(services, [roms / "gb"], hashing="fibers")
+
+
+def test_title_index_stays_in_sync_with_batched_imports_and_other_writers(services: Services, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("treazr.library.scanner._BATCH_FILES", 3)  # several batches, each indexing its games
+    for index, word in enumerate(["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf"]):
+        romgen.write(tmp_path / "roms" / "gb" / f"{word} Quest (USA).gb", romgen.gb(f"T{index}"))
+    import_paths(services, [tmp_path / "roms"])
+    later = services.db.execute("INSERT INTO games (platform, title, added_at, updated_at)"
+                                " VALUES ('nes', 'Hotel Mario', '', '')")  # another writer: the trigger indexes it
+    services.db.execute("UPDATE games SET title = 'Zulu Quest' WHERE title = 'Golf Quest'")
+
+    def found(word: str) -> list[str]:
+        return [row["title"] for row in services.db.query(
+            "SELECT g.title FROM games_fts JOIN games g ON g.id = games_fts.rowid WHERE games_fts MATCH ?"
+            " ORDER BY g.title", (word,))]
+
+    assert found("quest") == ["Alpha Quest", "Bravo Quest", "Charlie Quest", "Delta Quest", "Echo Quest",
+                              "Foxtrot Quest", "Zulu Quest"]
+    assert found("golf") == [] and found("hotel") == ["Hotel Mario"] and later
+    assert services.db.query("SELECT * FROM games_fts_deferred") == []  # the flag never outlives a batch
+    # FTS5 compares its index with the games table itself, row by row
+    services.db.execute("INSERT INTO games_fts (games_fts, rank) VALUES ('integrity-check', 1)")

@@ -170,9 +170,22 @@ def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, grou
 
 
 def apply_results(conn: sqlite3.Connection, results: list[JobResult], state: ApplyState) -> None:
-    """Record a batch of hashing results in one transaction."""
+    """Record a batch of hashing results in one transaction.
+
+    The titles of the batch's new games go into the full-text index in one statement at the end (see
+    schema m005): the flag row that turns the per-game trigger off lives only inside this transaction.
+    """
     state.now = _now()
     state.has_dats = conn.execute("SELECT 1 FROM dat_entries LIMIT 1").fetchone() is not None
+    conn.execute("INSERT INTO games_fts_deferred (id) VALUES (1)")
+    newest = conn.execute("SELECT COALESCE(MAX(id), 0) AS id FROM games").fetchone()["id"]
+    _apply_batch(conn, results, state)
+    # single writer: every game above ``newest`` was inserted by this transaction, none is indexed yet
+    conn.execute("INSERT INTO games_fts (rowid, title) SELECT id, title FROM games WHERE id > ?", (newest,))
+    conn.execute("DELETE FROM games_fts_deferred")
+
+
+def _apply_batch(conn: sqlite3.Connection, results: list[JobResult], state: ApplyState) -> None:
     for result in results:
         group_game: int | None = None
         for probe in sorted(result.probes, key=lambda p: -p.size):

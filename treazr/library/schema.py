@@ -135,3 +135,17 @@ def m004_imports(db: Database) -> None:
             failed INTEGER NOT NULL DEFAULT 0,
             failures TEXT NOT NULL DEFAULT '[]'
         )""")
+
+
+@migrations()
+def m005_deferred_title_index(db: Database) -> None:
+    """Lets an import index the titles of a whole batch in one statement (five times cheaper than a trigger
+    run per game). The import inserts a row into ``games_fts_deferred`` at the start of its transaction and
+    deletes it before committing, so no other connection ever sees it: every other writer keeps the trigger."""
+    db.execute("CREATE TABLE games_fts_deferred (id INTEGER PRIMARY KEY)")
+    db.execute("DROP TRIGGER games_fts_insert")
+    db.execute("""
+        CREATE TRIGGER games_fts_insert AFTER INSERT ON games
+        WHEN NOT EXISTS (SELECT 1 FROM games_fts_deferred) BEGIN
+            INSERT INTO games_fts (rowid, title) VALUES (new.id, new.title);
+        END""")
