@@ -8,6 +8,7 @@ wins over a folder or an extension that says otherwise; platforms without a magi
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,9 +41,12 @@ class _NotThis(Exception):
     """The content does not look like the platform tried; the next candidate gets a chance."""
 
 
+_UNPRINTABLE = re.compile(rb"[^\x20-\x7e]")
+
+
 def _text(raw: bytes) -> str | None:
-    text = raw.split(b"\0", 1)[0].decode("ascii", "replace").strip()
-    printable = "".join(ch if ch.isprintable() and ch != "\ufffd" else " " for ch in text).strip()
+    """Printable ASCII up to the first NUL, runs of anything else (controls, high bytes) as one space."""
+    printable = _UNPRINTABLE.sub(b" ", raw.split(b"\0", 1)[0]).decode("ascii")
     return " ".join(printable.split()) or None
 
 
