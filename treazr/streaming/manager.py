@@ -25,6 +25,7 @@ from treazr.emulation.registry import CoreInfo
 from treazr.emulation.states import CONTINUE_SLOT, check_compatible, get_state, save_state, state_path
 from treazr.emulation.worker import WorkerHandle
 from treazr.errors import Conflict, NotFound, RateLimited, TreazrError
+from treazr.library.repository import acontent_path
 from treazr.services import Services
 from treazr.streaming import history
 from treazr.streaming.metrics import StreamMetrics
@@ -176,17 +177,12 @@ class SessionManager:
         game = await self.services.db.aquery_one("SELECT id, title, platform FROM games WHERE id = ?", [game_id])
         if game is None:
             raise NotFound(f"there is no game {game_id}")
-        files = await self.services.db.aquery(
-            "SELECT path, container, store_path FROM files WHERE game_id = ? AND missing = 0 ORDER BY id", [game_id])
-        for row in files:
-            if row["store_path"]:
-                path = self.services.data.content / row["store_path"]
-            else:
-                path = Path(row["container"] or row["path"])
-            if path.is_file():
-                core = registry.require_core(str(game["platform"]))
-                return str(game["title"]), str(game["platform"]), core, str(path)
-        raise NotFound(f"the files of {game['title']} are missing; rescan the library or re-import them")
+        try:
+            path = await acontent_path(self.services.db, self.services.data.content, game_id)
+        except NotFound:
+            raise NotFound(f"the files of {game['title']} are missing; rescan the library or re-import them") from None
+        core = registry.require_core(str(game["platform"]))
+        return str(game["title"]), str(game["platform"]), core, str(path)
 
     # -- ending -------------------------------------------------------------------------------
     async def end(self, session: PlaySession, reason: str, *, save_continue: bool = True) -> None:
