@@ -59,10 +59,27 @@ function deviceList(user) {
   return items.length ? el("ul", { class: "plain" }, ...items) : el("span", { class: "muted", text: "none yet" });
 }
 
+function roleSelect(user) {
+  const select = el("select", { "aria-label": `Role of ${user.name}` },
+    ...["admin", "member", "child"].map((role) => el("option", { value: role, text: role })));
+  select.value = user.role;
+  select.addEventListener("change", async () => {
+    try {
+      await api(`/api/admin/users/${user.id}/role`, { method: "PUT", json: { role: select.value } });
+      say(status, `${user.name} is now ${select.value === "admin" ? "an admin" : `a ${select.value}`}.`);
+      await Promise.all([loadUsers(), loadAudit()]);
+    } catch (error) {
+      select.value = user.role;
+      say(status, error.message, true);
+    }
+  });
+  return select;
+}
+
 async function loadUsers() {
   const { users } = await api("/api/admin/users");
   const rows = users.map((user) => el("tr", { dataset: { userId: user.id } },
-    el("td", { text: user.name }), el("td", { text: user.role }), el("td", {}, deviceList(user)),
+    el("td", { text: user.name }), el("td", {}, roleSelect(user)), el("td", {}, deviceList(user)),
     el("td", {},
       button("New invite", async () => showInvite(await api(`/api/admin/users/${user.id}/invites`, { method: "POST" }))),
       user.role === "child" ? button("What they may see", () => editGrants(user)) : null,

@@ -247,6 +247,27 @@ async def test_admin_adds_users_sets_grants_revokes_and_reads_the_audit_log(
     assert [e["id"] for e in page["entries"]] == [audit[2]["id"], audit[3]["id"]]
 
 
+async def test_admin_changes_roles_which_apply_at_once_and_never_drops_the_last_admin(
+        client: AsyncTestClient, services: Services) -> None:  # type: ignore[type-arg]
+    admin = await sign_up(client, services, "Admin", role="admin")
+    ada = await sign_up(client, services, "Ada", role="member")
+    assert (await client.get("/api/admin/users", headers=ada.headers)).status_code == 403
+    refused = await client.put(f"/api/admin/users/{ada.user_id}/role", json={"role": "admin"}, headers=ada.headers)
+    assert refused.status_code == 403
+    bad = await client.put(f"/api/admin/users/{ada.user_id}/role", json={"role": "owner"}, headers=admin.headers)
+    assert bad.status_code == 400 and "owner" in bad.json()["error"]
+    made = await client.put(f"/api/admin/users/{ada.user_id}/role", json={"role": "admin"}, headers=admin.headers)
+    assert made.status_code == 200 and made.json()["user"]["role"] == "admin"
+    assert (await client.get("/api/admin/users", headers=ada.headers)).status_code == 200  # no new sign-in needed
+    down = await client.put(f"/api/admin/users/{admin.user_id}/role", json={"role": "child"}, headers=ada.headers)
+    assert down.status_code == 200
+    last = await client.put(f"/api/admin/users/{ada.user_id}/role", json={"role": "member"}, headers=ada.headers)
+    assert last.status_code == 409 and "only admin" in last.json()["error"]
+    assert (await client.get("/api/me", headers=admin.headers)).json()["user"]["role"] == "child"
+    events = [e["event"] for e in (await client.get("/api/admin/audit", headers=ada.headers)).json()["entries"]]
+    assert events.count("role_changed") == 2
+
+
 async def test_pages_render_and_the_ca_certificate_downloads(client: AsyncTestClient, services: Services) -> None:  # type: ignore[type-arg]
     for path in ("/signin", "/invite", "/certificate", "/secure-context"):
         page = await client.get(path)

@@ -17,7 +17,7 @@ __all__ = ["EVENTS", "recent", "record"]
 
 EVENTS = (
     "signin", "signin_failed", "enroll", "enroll_failed", "invite", "logout",
-    "device_revoked", "user_added", "user_revoked", "grant_changed",
+    "device_revoked", "user_added", "user_revoked", "grant_changed", "role_changed",
 )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "list_users",
     "revoke_device",
     "revoke_user",
+    "set_role",
     "validate_label",
     "validate_name",
 ]
@@ -59,6 +60,24 @@ def create_user(conn: sqlite3.Connection, name: str, role: str, *, actor_id: int
     user_id = int(conn.execute("INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)",
                                (name, role, rfc3339(time.time() if now is None else now))).lastrowid or 0)
     audit.record(conn, "user_added", user_id=user_id, actor_id=actor_id, detail={"role": role}, now=now)
+    return get_user(conn, user_id)
+
+
+def set_role(conn: sqlite3.Connection, user_id: int, role: str, *, actor_id: int | None = None,
+             now: float | None = None) -> dict[str, Any]:
+    """Change a user's role; it applies to their next request. The last admin cannot step down."""
+    if role not in ROLES:
+        raise InvalidInput(f"role {role!r} is not allowed; use one of: {', '.join(ROLES)}")
+    user = get_user(conn, user_id)
+    if user["role"] == role:
+        return user
+    if user["role"] == "admin":
+        admins = conn.execute("SELECT COUNT(*) AS n FROM users WHERE role = 'admin'").fetchone()
+        if (admins["n"] if isinstance(admins, dict) else admins[0]) <= 1:
+            raise Conflict(f"{user['name']} is the only admin; make someone else an admin first")
+    conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user_id))
+    audit.record(conn, "role_changed", user_id=user_id, actor_id=actor_id,
+                 detail={"from": user["role"], "to": role}, now=now)
     return get_user(conn, user_id)
 
 

@@ -117,6 +117,18 @@ async def admin_add_user(request: Request[Any, Any, State], data: JSONBody[dict[
     return await _invite(request, user["id"], actor)
 
 
+@put("/api/admin/users/{user_id:int}/role", guards=[admin_only])
+async def admin_set_role(request: Request[Any, Any, State], user_id: FromPath[int],
+                         data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """Admins: make a user an admin, a member or a child (the last admin cannot step down)."""
+    actor = current_user(request)
+    if not isinstance(data, dict) or not isinstance(data.get("role"), str):
+        raise InvalidInput("send a JSON object with the new role")
+    user = await _db(request).write_async(lambda conn: users.set_role(
+        conn, user_id, data["role"], actor_id=actor.user_id))
+    return {"user": user}
+
+
 @post("/api/admin/users/{user_id:int}/invites", guards=[admin_only], status_code=201)
 async def admin_invite(request: Request[Any, Any, State], user_id: FromPath[int]) -> dict[str, Any]:
     """Admins: a new invite link for any user (a new device, or recovery)."""
@@ -173,6 +185,6 @@ async def admin_audit(request: Request[Any, Any, State], limit: FromQuery[int] =
 
 
 ACCOUNT_ROUTES: list[Any] = [
-    my_devices, revoke_my_device, invite_my_device, admin_users, admin_add_user, admin_invite, admin_revoke_user,
-    admin_revoke_device, admin_get_grants, admin_set_grants, admin_audit, *PAGE_ROUTES,
+    my_devices, revoke_my_device, invite_my_device, admin_users, admin_add_user, admin_set_role, admin_invite,
+    admin_revoke_user, admin_revoke_device, admin_get_grants, admin_set_grants, admin_audit, *PAGE_ROUTES,
 ]
