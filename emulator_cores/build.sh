@@ -22,7 +22,7 @@ build() {  # build OUTPUT SOURCE... (headers in the source folders count as inpu
   mv -f "$target.tmp" "$target"
 }
 
-build "$OUT/libtreazr_frontend.so" "$HERE/frontend/treazr_frontend.c"
+build "$OUT/libtreazr_frontend.so" "$HERE/frontend/treazr_frontend.c" "$HERE/frontend/treazr_colour.c"
 if [ -f "$HERE/demo/treazr_demo.c" ]; then
   build "$OUT/treazr_demo_libretro.so" "$HERE/demo/treazr_demo.c"
 fi

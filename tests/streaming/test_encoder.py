@@ -135,3 +135,28 @@ def test_bad_audio_input_is_refused() -> None:
     with pytest.raises(InvalidInput, match="int16"):
         encoder.encode(np.zeros((10, 2), np.float32))
     assert encoder.encode(np.zeros((0, 2), np.int16)) == []
+
+
+@pytest.mark.parametrize("chroma", ["444", "420"])
+def test_colour_conversion_is_exactly_the_fixed_point_bt601_formula(chroma: str) -> None:
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, size=(37, 51, 4), dtype=np.uint8)  # odd sizes: padding must not leak
+    encoder = VideoEncoder(fps=60, chroma=chroma)  # type: ignore[arg-type]
+    encoder.encode(frame, 0, 0)
+    b, g, r = (frame[:, :, i].astype(np.int64) for i in range(3))
+    want_y = (77 * r + 150 * g + 29 * b + 128) >> 8
+    want_cb = (128 * b - 43 * r - 85 * g + 32895) >> 8
+    want_cr = (128 * r - 107 * g - 21 * b + 32895) >> 8
+    luma, cb, cr = encoder._planes
+    if chroma == "444":
+        assert np.array_equal(luma[:37, :51], want_y)
+    else:
+        for dy in range(2):
+            for dx in range(2):
+                assert np.array_equal(luma[dy:74:2, dx:102:2], want_y)
+    assert np.array_equal(cb[:37, :51], want_cb)
+    assert np.array_equal(cr[:37, :51], want_cr)
+    strided = np.ascontiguousarray(np.flipud(frame))[::-1]  # negative row stride, same picture
+    encoder.encode(strided, 1, 1)
+    assert np.array_equal(encoder._planes[1][:37, :51], want_cb)
+    encoder.close()
