@@ -4,28 +4,13 @@ household overview, and that one member never sees another's history."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.web._webapp import Family, game_id, import_roms, sign_up_family
+from tests.web._webapp import Family, game_id
 from treazr.services import Services
-from treazr.web.app import create_app
 from treazr.web.playtime import household, play_stats, user_sessions
-
-
-@pytest.fixture
-async def client(services: Services, roms: Path) -> AsyncIterator[AsyncTestClient]:
-    import_roms(services, roms)
-    async with AsyncTestClient(app=create_app(services)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def family(client: AsyncTestClient, services: Services) -> Family:
-    return await sign_up_family(client, services)
 
 
 def _session(services: Services, owner: int, game: int, started: str) -> int:

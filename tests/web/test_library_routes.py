@@ -3,28 +3,13 @@ favourites, collections, and what a child may see."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.support.identity import Identity
-from tests.web._webapp import Family, game_id, import_roms, sign_up_family
+from tests.web._webapp import Family, game_id
 from treazr.services import Services
-from treazr.web.app import create_app
-
-
-@pytest.fixture
-async def client(services: Services, roms: Path) -> AsyncIterator[AsyncTestClient]:
-    import_roms(services, roms)
-    async with AsyncTestClient(app=create_app(services)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def family(client: AsyncTestClient, services: Services) -> Family:
-    return await sign_up_family(client, services)
 
 
 async def _titles(client: AsyncTestClient, who: Identity, query: str = "") -> list[str]:

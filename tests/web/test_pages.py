@@ -4,27 +4,12 @@ running sessions), the game page, and what a child's pages leave out."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.web._webapp import Family, game_id, import_roms, sign_up_family
+from tests.web._webapp import Family, game_id
 from treazr.services import Services
-from treazr.web.app import create_app
-
-
-@pytest.fixture
-async def client(services: Services, roms: Path) -> AsyncIterator[AsyncTestClient]:
-    import_roms(services, roms)
-    async with AsyncTestClient(app=create_app(services)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def family(client: AsyncTestClient, services: Services) -> Family:
-    return await sign_up_family(client, services)
 
 
 def _cards(page: str) -> list[str]:

@@ -3,30 +3,15 @@ that nobody reaches another person's files (IDOR) with two real signed-in member
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.web._webapp import Family, game_id, import_roms, sign_up_family
+from tests.web._webapp import Family, game_id
 from treazr.emulation.images import png_from_bgrx
 from treazr.emulation.states import state_path
 from treazr.services import Services
-from treazr.web.app import create_app
-
-
-@pytest.fixture
-async def client(services: Services, roms: Path) -> AsyncIterator[AsyncTestClient]:
-    import_roms(services, roms)
-    async with AsyncTestClient(app=create_app(services)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def family(client: AsyncTestClient, services: Services) -> Family:
-    return await sign_up_family(client, services)
 
 
 def _state(services: Services, user_id: int, game: int, slot: int, payload: bytes) -> Path:
