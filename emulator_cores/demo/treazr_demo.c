@@ -2,7 +2,9 @@
  *
  * Video: 256x240 XRGB8888 at 60 fps, handed over with a pitch of 288 pixels (the frontend must crop).
  * Audio: 48000 Hz stereo, exactly 800 frames per video frame in one batch (beeps on hits and points).
- * Input: libretro port 0 = player 1 (left paddle), port 1 = player 2 (right paddle); UP/DOWN move.
+ * Input: libretro port 0 = player 1 (left paddle), port 1 = player 2 (right paddle); UP/DOWN move
+ * 3 pixels a frame; otherwise the left analog stick's Y axis (RETRO_DEVICE_ANALOG) moves up to 4 pixels
+ * a frame, in proportion, outside a dead zone of 4096.
  * Save RAM (RETRO_MEMORY_SAVE_RAM, 16 bytes, little-endian): "TZD1", best rally (u32), points
  * played (u32), zero (u32). A save RAM without the magic counts as empty.
  * States: retro_serialize writes the whole game state (fixed size, versioned); deterministic.
@@ -69,6 +71,7 @@ static uint8_t save_ram[16];
 static uint32_t framebuffer[HEIGHT * PITCH_PIXELS];
 static int16_t samples[SAMPLES_PER_FRAME * 2];
 static uint16_t masks[2];
+static int16_t stick_y[2];
 static char fault_kind[16] = "none";
 static uint32_t fault_frame = 60;
 static uint32_t hires_buffer[HEIGHT * 2 * WIDTH * 2];
@@ -243,14 +246,20 @@ static void draw(void) {
 
 static void read_input(void) {
     input_poll_cb();
-    for (unsigned port = 0; port < 2; port++)
+    for (unsigned port = 0; port < 2; port++) {
         masks[port] = (uint16_t)input_state_cb(port, RETRO_DEVICE_JOYPAD, 0, RETRO_DEVICE_ID_JOYPAD_MASK);
+        stick_y[port] = input_state_cb(port, RETRO_DEVICE_ANALOG, RETRO_DEVICE_INDEX_ANALOG_LEFT,
+                                       RETRO_DEVICE_ID_ANALOG_Y);
+    }
 }
 
 static void move_paddles(void) {
     for (int p = 0; p < 2; p++) {
+        int digital = masks[p] & (1 << RETRO_DEVICE_ID_JOYPAD_UP | 1 << RETRO_DEVICE_ID_JOYPAD_DOWN);
         if (masks[p] & (1 << RETRO_DEVICE_ID_JOYPAD_UP)) game.paddle[p] -= 3;
         if (masks[p] & (1 << RETRO_DEVICE_ID_JOYPAD_DOWN)) game.paddle[p] += 3;
+        /* a browser also turns a tilted stick into UP/DOWN for digital games: the stick counts alone */
+        if (!digital && (stick_y[p] > 4096 || stick_y[p] < -4096)) game.paddle[p] += stick_y[p] * 4 / 32767;
         if (game.paddle[p] < FIELD_TOP) game.paddle[p] = FIELD_TOP;
         if (game.paddle[p] > HEIGHT - PADDLE_H) game.paddle[p] = HEIGHT - PADDLE_H;
     }

@@ -87,6 +87,8 @@ static int16_t *audio;
 static size_t audio_frames, audio_capacity;
 
 static uint16_t input_masks[TZF_MAX_PORTS];
+/* left stick x, y, right stick x, y per port: libretro's -0x8000..0x7fff, +y pointing down */
+static int16_t input_axes[TZF_MAX_PORTS][4];
 static uint64_t input_polls, input_queries;
 
 static struct retro_system_av_info av_info;
@@ -237,11 +239,22 @@ static size_t audio_sample_batch(const int16_t *data, size_t count) {
 static void input_poll(void) { input_polls++; }
 
 static int16_t input_state(unsigned port, unsigned device, unsigned index, unsigned id) {
-    (void)index;
     input_queries++;
-    if (port >= TZF_MAX_PORTS || (device & RETRO_DEVICE_MASK) != RETRO_DEVICE_JOYPAD) return 0;
-    if (id == RETRO_DEVICE_ID_JOYPAD_MASK) return (int16_t)input_masks[port];
-    return id < 16 ? (int16_t)((input_masks[port] >> id) & 1) : 0;
+    if (port >= TZF_MAX_PORTS) return 0;
+    switch (device & RETRO_DEVICE_MASK) {
+    case RETRO_DEVICE_JOYPAD:
+        if (id == RETRO_DEVICE_ID_JOYPAD_MASK) return (int16_t)input_masks[port];
+        return id < 16 ? (int16_t)((input_masks[port] >> id) & 1) : 0;
+    case RETRO_DEVICE_ANALOG:
+        if (index <= RETRO_DEVICE_INDEX_ANALOG_RIGHT && id <= RETRO_DEVICE_ID_ANALOG_Y)
+            return input_axes[port][index * 2 + id];
+        /* pressure-sensitive buttons: the browser sends buttons as bits, so fully pressed or not */
+        if (index == RETRO_DEVICE_INDEX_ANALOG_BUTTON && id < 16)
+            return (input_masks[port] >> id) & 1 ? 0x7fff : 0;
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 /* ---------------------------------------------------------------- core options */
@@ -639,6 +652,11 @@ EXPORT int tzf_av_info(struct retro_system_av_info *out) {
 
 EXPORT void tzf_set_input(unsigned port, unsigned mask) {
     if (port < TZF_MAX_PORTS) input_masks[port] = (uint16_t)mask;
+}
+
+/* axes[0..3]: left x, left y, right x, right y (RETRO_DEVICE_ANALOG) */
+EXPORT void tzf_set_axes(unsigned port, const int16_t *axes) {
+    if (port < TZF_MAX_PORTS) memcpy(input_axes[port], axes, sizeof input_axes[port]);
 }
 
 EXPORT int tzf_run_frames(int n) {

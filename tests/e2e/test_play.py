@@ -38,10 +38,10 @@ A, B = 1 << 8, 1 << 0
 FAKE_GAMEPADS = """
 (() => {
   const pads = [];
-  window.__setPad = (index, pressed) => {
+  window.__setPad = (index, pressed, axes = [0, 0, 0, 0]) => {
     const buttons = Array.from({ length: 17 }, (_, i) => ({ pressed: pressed.includes(i), touched: false,
                                                             value: pressed.includes(i) ? 1 : 0 }));
-    pads[index] = { id: `Fake pad ${index}`, index, connected: true, mapping: "standard", axes: [0, 0, 0, 0],
+    pads[index] = { id: `Fake pad ${index}`, index, connected: true, mapping: "standard", axes,
                     buttons, timestamp: performance.now() };
   };
   navigator.getGamepads = () => {
@@ -66,6 +66,19 @@ def canvas(page: Page, rows: int = 0) -> np.ndarray:
     image = np.zeros((shot["height"], shot["width"], 4), np.uint8)
     image[:shot["rows"]] = np.array(shot["pixels"], np.uint8).reshape(shot["rows"], shot["width"], 4)
     return image
+
+
+PADDLE_TOP = """() => {
+  // the demo core's left paddle (F0C040, x = 8..11): its top row in game pixels, from the canvas
+  const canvas = document.getElementById("screen-canvas");
+  const scale = canvas.height / 240;
+  const column = canvas.getContext("2d").getImageData(Math.floor(9.5 * scale), 0, 1, canvas.height).data;
+  for (let y = 0; y < canvas.height; y++) {
+    const [r, g, b] = column.slice(4 * y, 4 * y + 3);
+    if (Math.abs(r - 0xF0) < 48 && Math.abs(g - 0xC0) < 48 && Math.abs(b - 0x40) < 48) return Math.round(y / scale);
+  }
+  return -1;
+}"""
 
 
 def strip(page: Page) -> tuple[int, int, int]:
@@ -142,6 +155,13 @@ def test_demo_core_plays_and_answers_keyboard_and_gamepads(
     wait_for("pad 2 on port 2", lambda: strip(page)[1:] == (0, A | 1 << 4))
     page.evaluate("window.__setPad(1, [])")
     wait_for("all released", lambda: strip(page)[1:] == (0, 0))
+
+    # a stick tilted too little to count as d-pad DOWN still moves the paddle, through the analog axes
+    resting = page.evaluate(PADDLE_TOP)
+    page.evaluate("window.__setPad(0, [], [0, 0.45, 0, 0])")
+    wait_for("the paddle moved by the stick", lambda: page.evaluate(PADDLE_TOP) >= resting + 12)
+    assert strip(page)[1] == 0  # no button: the axes did it
+    page.evaluate("window.__setPad(0, [])")
 
     later = stats(page)
     assert later["input_to_frame_ms"] is not None and later["rtt_ms"] is not None

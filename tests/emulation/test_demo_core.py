@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -19,6 +20,7 @@ UP, DOWN, A, START = 1 << 4, 1 << 5, 1 << 8, 1 << 3
 
 def test_strip_reports_frame_and_input_of_every_frame() -> None:
     report = host_script("""
+import itertools
 import json
 from treazr.emulation.core import CoreHost
 from treazr.emulation.demo_strip import decode_strip
@@ -41,6 +43,37 @@ print(json.dumps({"seen": seen, "av": [av.fps, av.sample_rate, av.base_width, av
     assert report["peak"] > 0  # the ball hit a wall or a paddle: a beep
     expected = [[f, (f * 2654435761) & 0xFFFF, (f * 40503) & 0xFFFF] for f in range(120)]
     assert report["seen"] == expected
+
+
+def test_analog_stick_moves_the_paddle_in_proportion() -> None:
+    """Axes go through the frontend's RETRO_DEVICE_ANALOG answers to the core, per port, dead zone included."""
+    report = host_script("""
+import itertools
+import json
+import numpy as np
+from treazr.emulation.core import CoreHost
+from treazr.paths import native_dir
+host = CoreHost(native_dir() / 'treazr_demo_libretro.so')
+host.load_game(None)
+
+def paddle_top():
+    column = host.video_frame()[:, 9, :3]  # BGRX: the left paddle is F0C040
+    rows = np.flatnonzero((column == (0x40, 0xC0, 0xF0)).all(axis=1))
+    return int(rows[0])
+
+host.run_frame()
+tops = [paddle_top()]
+for mask, axes in [(0, (0, 32767)), (0, (0, -16384)), (0, (0, 2000)), (1 << 5, (0, -32767)), (0, (0, 0, 0, 32767))]:
+    host.set_input(0, mask, axes)
+    host.set_input(1, 0, (0, -32767))  # the other player's stick moves only their own paddle
+    host.run_frames(10)
+    tops.append(paddle_top())
+print(json.dumps(tops))
+""")
+    moves = [after - before for before, after in itertools.pairwise(report)]
+    # full down: 4 px a frame; half up: 2; inside the dead zone: still; D-pad DOWN wins over the stick: 3;
+    # the right stick is not the left stick
+    assert moves == [40, -20, 0, 30, 0]
 
 
 def test_strip_survives_h264() -> None:
@@ -127,6 +160,7 @@ def test_fault_option_can_hang_the_core(tmp_path: Path) -> None:
 
 def test_geometry_changes_and_dupes_reach_the_host() -> None:
     report = host_script("""
+import itertools
 import json
 from treazr.emulation.core import CoreHost
 from treazr.emulation.demo_strip import decode_strip

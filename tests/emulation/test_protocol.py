@@ -30,7 +30,8 @@ def _split(frame: bytes) -> tuple[int, bytes]:
 
 def test_round_trips() -> None:
     assert decode_frame(*_split(encode_control({"op": "pause", "paused": True}))) == {"op": "pause", "paused": True}
-    assert decode_frame(*_split(encode_input(1, 0x1_0110))) == (1, 0x0110)
+    assert decode_frame(*_split(encode_input(1, 0x1_0110))) == (1, 0x0110, (0, 0, 0, 0))
+    assert decode_frame(*_split(encode_input(0, 16, (-32768, 32767)))) == (0, 16, (-32768, 32767, 0, 0))
     assert decode_frame(*_split(encode_video(7, 116_000, True, b"\0\0\1\x65"))) == VideoPacket(7, 116_000, True,
                                                                                                b"\0\0\1\x65")
     assert decode_frame(*_split(encode_audio(-5, b"pcm"))) == AudioPacket(-5, b"pcm")

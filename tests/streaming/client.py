@@ -156,10 +156,17 @@ class StreamClient:
             seq, frame_no = struct.unpack_from(">II", message, 4)
             self.acks.append((seq, frame_no))
 
-    async def press(self, port: int, buttons: int) -> int:
+    async def press(self, port: int, buttons: int, axes: tuple[int, ...] = ()) -> int:
         self.seq += 1
-        await self.socket.send(encode_input(port, self.seq, buttons))
+        await self.socket.send(encode_input(port, self.seq, buttons, axes))
         return self.seq
+
+    async def shown(self, seq: int) -> DecodedFrame:
+        """The first decoded frame that the server acknowledged as showing input ``seq``."""
+        async with asyncio.timeout(30):
+            while not (acked := [frame for s, frame in self.acks if s >= seq]) or self.frames[-1].frame_no < acked[0]:
+                await self.receive(frames=1)
+        return next(f for f in self.frames if f.frame_no == acked[0])
 
     async def command(self, kind: str, **fields: Any) -> None:
         await self.socket.send(json.dumps({"type": kind, **fields}))

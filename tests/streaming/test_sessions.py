@@ -65,20 +65,27 @@ async def test_demo_stream_decodes_to_the_cores_own_frames_and_input_shows(
         assert len({decode_strip(f.rgb)[0] - f.frame_no for f in viewer.frames[-60:]}) == 1
         assert viewer.audio_samples > 48000 * 0.5  # Opus decoded at 48 kHz, about 1.5 s of it
 
-        seq = await viewer.press(0, A_BUTTON)
-        async with asyncio.timeout(30):
-            while not (acked := [frame for s, frame in viewer.acks if s >= seq]) \
-                    or viewer.frames[-1].frame_no < acked[0]:
-                await viewer.receive(frames=1)
-        shown = next(f for f in viewer.frames if f.frame_no == acked[0])  # the acknowledged frame shows it
+        shown = await viewer.shown(await viewer.press(0, A_BUTTON))  # the acknowledged frame shows it
         assert decode_strip(shown.rgb)[1] == A_BUTTON
         assert decode_strip(viewer.frames[-1].rgb)[1] == A_BUTTON
+
+        # an analog stick: the demo core moves the left paddle 4 px a frame with the left stick fully down
+        tilted = await viewer.shown(await viewer.press(0, 0, (0, 32767)))
+        await viewer.receive(frames=8)
+        later = next(f for f in viewer.frames if f.frame_no == tilted.frame_no + 8)
+        assert _paddle_top(later.rgb) - _paddle_top(tilted.rgb) == 32
     async with server.client() as client:
         metrics = (await client.get("/metrics")).text
     session_id = session["id"]
     for family in ("treazr_play_frames_total", "treazr_play_bytes_sent_total", "treazr_play_fps",
                    "treazr_play_input_latency_ms_count", "treazr_play_viewers"):
         assert f'{family}{{session="{session_id}"}}' in metrics, family
+
+
+def _paddle_top(rgb: np.ndarray) -> int:
+    """The top row of the demo core's left paddle (F0C040 at x = 8..11) in a decoded frame."""
+    distance = np.abs(rgb[:, 9].astype(int) - (0xF0, 0xC0, 0x40)).max(axis=1)
+    return int(np.flatnonzero(distance < 48)[0])
 
 
 def test_late_frames_are_counted_against_the_first_frames_schedule() -> None:

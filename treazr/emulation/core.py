@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -68,6 +69,7 @@ class CoreHost:
             raise CoreError(f"no libretro core at {self.core_path}")
         self._lib = lr.frontend()
         self._bind_hot_calls()
+        self._axes = (ctypes.c_int16 * 4)()
         self._temp_parent = Path(temp_dir) if temp_dir else None
         self._content: PreparedContent | None = None
         self._scratch: Path | None = None
@@ -170,9 +172,14 @@ class CoreHost:
 
     # -- running ---------------------------------------------------------------------------------------
 
-    def set_input(self, port: int, buttons_mask: int) -> None:
-        """Hold ``buttons_mask`` (RETRO_DEVICE_ID_JOYPAD_* bits) on ``port`` until changed."""
+    def set_input(self, port: int, buttons_mask: int, axes: Sequence[int] = ()) -> None:
+        """Hold ``buttons_mask`` (RETRO_DEVICE_ID_JOYPAD_* bits) and the analog ``axes`` (left x, left y,
+        right x, right y: -32768..32767, y pointing down; missing ones are centred) on ``port`` until changed."""
         self._lib.tzf_set_input(port, buttons_mask & 0xFFFF)
+        held = self._axes
+        for index in range(4):
+            held[index] = max(-32768, min(32767, int(axes[index]))) if index < len(axes) else 0
+        self._lib.tzf_set_axes(port, held)
 
     def run_frame(self) -> None:
         self.run_frames(1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,10 +123,10 @@ class _Session:
         self.audio_frames = 0
         self.audio_digest = hashlib.sha1()
 
-    def set_input(self, port: int, mask: int) -> None:
-        self.host.set_input(port, mask)
+    def set_input(self, port: int, mask: int, axes: Sequence[int] = ()) -> None:
+        self.host.set_input(port, mask, axes)
         if self.recorder:
-            self.recorder.set_input(self.done, port, mask)
+            self.recorder.set_input(self.done, port, mask, axes)
 
     def run_frames(self, count: int) -> None:
         while count > 0:

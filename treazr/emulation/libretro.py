@@ -121,6 +121,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "tzf_load_game": (c_int, [c_char_p, c_void_p, c_size_t, c_char_p]),
     "tzf_av_info": (c_int, [POINTER(RetroSystemAvInfo)]),
     "tzf_set_input": (None, [c_uint, c_uint]),
+    "tzf_set_axes": (None, [c_uint, POINTER(ctypes.c_int16)]),
     "tzf_run_frames": (c_int, [c_int]),
     "tzf_video": (c_void_p, [POINTER(c_uint), POINTER(c_uint)]),
     "tzf_audio": (c_void_p, [POINTER(c_size_t)]),

@@ -5,7 +5,7 @@ byte and the payload. Control messages are JSON; media travels as binary with a 
 so a 60 fps video stream costs no JSON parsing::
 
     CONTROL  JSON object                         both ways ({"op": ...} down, {"event": ...} up)
-    INPUT    port u8 | mask u16                  parent -> worker, the hot path of a session
+    INPUT    port u8 | mask u16 | axes i16 * 4   parent -> worker, the hot path of a session
     VIDEO    frame_no u64 | pts_us i64 | key u8 | encoded packet
     AUDIO    pts_us i64 | packet (Opus, or s16le stereo PCM when the session sends raw frames)
     RAW      frame_no u64 | width u32 | height u32 | BGRX pixels, rows packed (width * 4 bytes)
@@ -17,6 +17,7 @@ import asyncio
 import json
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "AudioPacket",
     "Event",
     "FrameSocket",
+    "InputChange",
     "ProtocolError",
     "RawFrame",
     "VideoPacket",
@@ -44,7 +46,7 @@ CONTROL, INPUT, VIDEO, AUDIO, RAW = 1, 2, 3, 4, 5
 MAX_FRAME = 64 * 1024 * 1024  # a 4K BGRX frame is 33 MB; anything bigger is a broken peer
 
 _LENGTH = struct.Struct(">I")
-_INPUT = struct.Struct(">BH")
+_INPUT = struct.Struct(">BHhhhh")  # port, buttons, left x, left y, right x, right y
 _VIDEO = struct.Struct(">QqB")
 _AUDIO = struct.Struct(">q")
 _RAW = struct.Struct(">QII")
@@ -98,8 +100,10 @@ def encode_control(message: dict[str, Any]) -> bytes:
     return _frame(CONTROL, json.dumps(message, separators=(",", ":")).encode())
 
 
-def encode_input(port: int, mask: int) -> bytes:
-    return _frame(INPUT, _INPUT.pack(port, mask & 0xFFFF))
+def encode_input(port: int, mask: int, axes: Sequence[int] = ()) -> bytes:
+    """Buttons and analog axes (missing ones centred) held on ``port`` from the next frame on."""
+    held = [*axes[:4], *[0] * (4 - len(axes[:4]))]
+    return _frame(INPUT, _INPUT.pack(port, mask & 0xFFFF, *held))
 
 
 def encode_video(frame_no: int, pts_us: int, key: bool, data: bytes) -> bytes:
@@ -114,8 +118,11 @@ def encode_raw(frame_no: int, width: int, height: int, data: bytes) -> bytes:
     return _frame(RAW, _RAW.pack(frame_no, width, height), data)
 
 
-def decode_frame(kind: int, payload: bytes) -> WorkerMessage | dict[str, Any] | tuple[int, int]:
-    """One frame's payload as a message object, a control dict, or an ``(port, mask)`` input pair."""
+InputChange = tuple[int, int, tuple[int, ...]]  # port, buttons, axes
+
+
+def decode_frame(kind: int, payload: bytes) -> WorkerMessage | dict[str, Any] | InputChange:
+    """One frame's payload as a message object, a control dict, or an ``(port, mask, axes)`` input."""
     try:
         if kind == CONTROL:
             message = json.loads(payload)
@@ -123,8 +130,8 @@ def decode_frame(kind: int, payload: bytes) -> WorkerMessage | dict[str, Any] | 
                 raise ProtocolError("a control frame must hold a JSON object")
             return message
         if kind == INPUT:
-            port, mask = _INPUT.unpack(payload)
-            return port, mask
+            port, mask, *axes = _INPUT.unpack(payload)
+            return port, mask, tuple(axes)
         if kind == VIDEO:
             frame_no, pts_us, key = _VIDEO.unpack_from(payload)
             return VideoPacket(frame_no, pts_us, bool(key), payload[_VIDEO.size:])

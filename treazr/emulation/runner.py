@@ -25,6 +25,7 @@ from treazr.emulation.images import is_blank, png_from_bgrx
 from treazr.emulation.protocol import (
     CONTROL,
     FrameSocket,
+    InputChange,
     ProtocolError,
     decode_frame,
     encode_audio,
@@ -88,7 +89,7 @@ class _Session:
     def __init__(self, conn: FrameSocket, spec: WorkerSpec) -> None:
         self.conn = conn
         self.spec = spec
-        self.commands: queue.SimpleQueue[dict[str, Any] | tuple[int, int]] = queue.SimpleQueue()
+        self.commands: queue.SimpleQueue[dict[str, Any] | InputChange] = queue.SimpleQueue()
         self.frame_no = 0
         self.paused = False
         self.fast = False
@@ -151,9 +152,9 @@ class _Session:
                 return
             block = False
             if isinstance(command, tuple):
-                port, mask = command
+                port, mask, axes = command
                 if port < self.spec.ports:
-                    self.host.set_input(port, mask)
+                    self.host.set_input(port, mask, axes)
                 continue
             self.handle(command)
             block = self.paused

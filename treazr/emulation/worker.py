@@ -23,6 +23,7 @@ import signal
 import socket
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from treazr import errors
 from treazr.emulation.protocol import (
     AudioPacket,
     Event,
+    InputChange,
     ProtocolError,
     RawFrame,
     VideoPacket,
@@ -206,7 +208,7 @@ class WorkerHandle:
         self._output.append(text)
         log.info("worker %s: %s", self.pid, text)
 
-    def _dispatch(self, message: WorkerMessage | dict[str, Any] | tuple[int, int]) -> None:
+    def _dispatch(self, message: WorkerMessage | dict[str, Any] | InputChange) -> None:
         if isinstance(message, (RawFrame, VideoPacket)):
             self.frame_no = message.frame_no
             self._last_progress = time.monotonic()
@@ -314,11 +316,12 @@ class WorkerHandle:
         self._command(op, id=request_id, **fields)
         return await future
 
-    def set_input(self, port: int, mask: int) -> None:
-        """The buttons held on ``port`` (libretro joypad bits), from the next frame on."""
+    def set_input(self, port: int, mask: int, axes: Sequence[int] = ()) -> None:
+        """The buttons (libretro joypad bits) and analog axes (left x, left y, right x, right y; missing
+        ones centred) held on ``port``, from the next frame on."""
         if not 0 <= port < self.spec.ports:
             raise errors.InvalidInput(f"port {port} does not exist; this session has {self.spec.ports}")
-        self._send(encode_input(port, mask))
+        self._send(encode_input(port, mask, axes))
 
     def pause(self, paused: bool) -> None:
         """Pause or resume; pausing also flushes save RAM that changed. The worker answers with a

@@ -230,8 +230,8 @@ class PlaySession:
             self.no_viewer_since = time.monotonic()
         self.broadcast(self.state_message())
 
-    def apply_input(self, viewer: Viewer, port: int, buttons: int, seq: int) -> None:
-        self.worker.set_input(port, buttons)
+    def apply_input(self, viewer: Viewer, port: int, buttons: int, seq: int, axes: tuple[int, ...] = ()) -> None:
+        self.worker.set_input(port, buttons, axes)
         self.metrics.inputs.inc()
         self.last_input[viewer.user_id] = time.monotonic()
         # The newest frame the worker is known to have finished (its reader sees frames before this

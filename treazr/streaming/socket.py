@@ -125,7 +125,7 @@ def _input(session: PlaySession, viewer: Viewer, data: bytes) -> None:
         raise Malformed("unknown binary message")
     message = parse_input(data)
     if viewer.check_input(message).accepted:
-        session.apply_input(viewer, message.port, message.buttons, message.seq)
+        session.apply_input(viewer, message.port, message.buttons, message.seq, message.axes)
 
 
 async def _command(manager: SessionManager, session: PlaySession, viewer: Viewer, user: AuthUser,

@@ -16,6 +16,14 @@ export const DEFAULT_KEYS = {
 const STANDARD = ["B", "A", "Y", "X", "L", "R", "L2", "R2", "SELECT", "START", "L3", "R3",
                   "UP", "DOWN", "LEFT", "RIGHT"];
 const STICK_THRESHOLD = 0.5;
+const STICK_DEAD_ZONE = 0.05;
+
+// Gamepad API axes (-1..1, y down) to libretro's int16, in steps of 1/64 so a resting stick's noise
+// does not send a message every poll.
+function quantizeAxis(value) {
+  if (Math.abs(value) < STICK_DEAD_ZONE) return 0;
+  return Math.max(-32767, Math.min(32767, Math.round(value * 64) * 512));
+}
 const STORAGE_KEY = "treazr.keys";
 
 export function loadKeymap() {
@@ -118,9 +126,9 @@ export class Controllers {
       if (x > STICK_THRESHOLD) mask |= 1 << BUTTONS.RIGHT;
       if (y < -STICK_THRESHOLD) mask |= 1 << BUTTONS.UP;
       if (y > STICK_THRESHOLD) mask |= 1 << BUTTONS.DOWN;
-      const axes = pad.axes.slice(0, 4).map((v) => Math.max(-32767, Math.min(32767, Math.round(v * 32767))));
+      const axes = pad.axes.slice(0, 4).map(quantizeAxis);
       const previous = this.pads.get(order);
-      if (!previous || previous.buttons !== mask) changed = true;
+      if (!previous || previous.buttons !== mask || previous.axes.join() !== axes.join()) changed = true;
       this.pads.set(order, { buttons: mask, axes });
     });
     for (const order of [...this.pads.keys()]) {
@@ -136,9 +144,11 @@ export class Controllers {
       const pad = this.pads.get(slot);
       let mask = pad ? pad.buttons : 0;
       if (slot === 0) mask |= this.keyboard | this.touch;
-      if (this.sent.get(port) !== mask) {
-        this.sent.set(port, mask);
-        this.send(port, mask, pad ? pad.axes : []);
+      const axes = pad ? pad.axes : [];
+      const state = `${mask}|${axes.join()}`;
+      if (this.sent.get(port) !== state) {
+        this.sent.set(port, state);
+        this.send(port, mask, axes);
       }
     });
   }
