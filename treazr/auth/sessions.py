@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from treazr.auth.keys import new_token, rfc3339, token_hash
 from treazr.db import Database
 
-__all__ = ["COOKIE", "SessionInfo", "end_session", "lookup_session", "start_session", "watch_ended_sessions"]
+__all__ = ["COOKIE", "AuthUser", "SessionInfo", "end_session", "lookup_session", "start_session",
+           "watch_ended_sessions"]
 
 COOKIE = "treazr_session"
 _TOUCH_EVERY_S = 60
@@ -32,6 +33,21 @@ class SessionInfo:
     device_label: str
     expires_at: str
     refreshed: bool  # the expiry moved forward on this request, so the cookie should be sent again
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    """Who is asking: the signed-in person and device behind a request or a WebSocket."""
+
+    user_id: int
+    name: str
+    role: str  # "admin" | "member" | "child"
+    device_id: int
+    session_id: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 def start_session(conn: sqlite3.Connection, user_id: int, device_id: int, days: int, *, address: str = "",

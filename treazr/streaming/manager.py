@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from treazr.auth.grants import can_see_game
+from treazr.auth.sessions import AuthUser
 from treazr.emulation.launch import session_spec, video_settings
 from treazr.emulation.registry import CoreInfo
 from treazr.emulation.states import CONTINUE_SLOT, check_compatible, get_state, save_state, state_path
@@ -33,7 +34,6 @@ from treazr.streaming.protocol import CLOSE_ENDED, CLOSE_IDLE, CLOSE_MOVED, CLOS
 from treazr.streaming.sessions import PlaySession, SessionInfo
 from treazr.streaming.together import PLAYER_IDLE_S, SPECTATOR_IDLE_S, PortChange, clean_chat
 from treazr.streaming.viewers import Viewer
-from treazr.web.security import AuthUser
 
 __all__ = ["DEMO_GAME_ID", "HEARTBEAT_TIMEOUT_S", "SessionManager"]
 

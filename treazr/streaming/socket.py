@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import WebSocket
 
+from treazr.auth.sessions import AuthUser
 from treazr.emulation.states import load_state, save_state
 from treazr.errors import NotFound, TreazrError
 from treazr.streaming.manager import SessionManager
@@ -29,7 +30,6 @@ from treazr.streaming.protocol import (
 )
 from treazr.streaming.sessions import PlaySession
 from treazr.streaming.viewers import Viewer
-from treazr.web.security import AuthUser
 
 __all__ = ["HELLO_TIMEOUT_S", "serve_viewer"]
 

@@ -16,7 +16,6 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -26,7 +25,7 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 
 from treazr.auth.challenges import ChallengeStore
 from treazr.auth.ratelimit import RateLimiter
-from treazr.auth.sessions import COOKIE, SessionInfo, lookup_session
+from treazr.auth.sessions import COOKIE, AuthUser, SessionInfo, lookup_session
 from treazr.errors import AuthenticationError, PermissionDenied
 from treazr.settings import Settings
 
@@ -45,19 +44,6 @@ __all__ = [
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class AuthUser:
-    user_id: int
-    name: str
-    role: str  # "admin" | "member" | "child"
-    device_id: int
-    session_id: int
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 class AuthRuntime:
