@@ -104,7 +104,7 @@ class _RomSink:
             if self._to_skip:
                 skipped = min(self._to_skip, len(data))
                 self._to_skip -= skipped
-                data = data[skipped:]
+                data = memoryview(data)[skipped:]  # a view: slicing the bytes would copy the chunk
             if len(data):
                 self._bare.update(data)
 
