@@ -122,24 +122,35 @@ def _moved_from(rows: list[Any], state: ApplyState) -> dict[str, Any] | None:
     return None
 
 
-def _committed_since(conn: sqlite3.Connection, sha256: str, contents: dict[str, list[dict[str, Any]]]
-                     ) -> list[dict[str, Any]]:
-    """Files of this content that another import (a second CLI run, a web upload) committed after this
-    import loaded ``contents``: without this look-up, two imports of the same content at the same moment
-    would each create a game for it. Runs inside the writer's transaction, so it sees every commit."""
-    rows = conn.execute("SELECT id, game_id, path, container, missing, sha256 FROM files WHERE sha256 = ?",
-                        (sha256,)).fetchall()
-    if rows:
-        contents[sha256] = rows
+def _rows_where_in(conn: sqlite3.Connection, column: str, values: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        rows += conn.execute(f"SELECT id, game_id, path, container, missing, sha256 FROM files WHERE {column} IN "
+                             f"({', '.join('?' * len(chunk))})", chunk).fetchall()
     return rows
 
 
-def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, group_game: int | None) -> int:
+def _look_up_batch(conn: sqlite3.Connection, results: list[JobResult], state: ApplyState) -> dict[str, Any]:
+    """The rows of the batch's paths, by path; and the files of its contents that another import (a second
+    CLI run, a web upload) committed after this import loaded ``contents``, added to it: without this,
+    two imports of the same content at the same moment would each create a game for it. Runs inside the
+    writer's transaction, so it sees every commit; two queries a batch rather than two a file."""
+    contents = state.contents(conn)
+    probes = [probe for result in results for probe in result.probes]
+    unseen = sorted({probe.hashes.sha256 or "" for probe in probes} - contents.keys())
+    for row in _rows_where_in(conn, "sha256", unseen):
+        contents.setdefault(row["sha256"], []).append(row)
+    # looked up even for paths the walk did not know: another import (a web upload) may have added it since
+    return {row["path"]: row for row in _rows_where_in(conn, "path", [probe.path for probe in probes])}
+
+
+def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, group_game: int | None,
+                 known: dict[str, Any]) -> int:
     """Record one probe; returns its game id."""
     contents = state.contents(conn)
     sha256 = probe.hashes.sha256 or ""
-    # looked up even for paths the walk did not know: another import (a web upload) may have added it since
-    existing = conn.execute("SELECT id, game_id, sha256 FROM files WHERE path = ?", (probe.path,)).fetchone()
+    existing = known.get(probe.path)
     if existing is not None:
         game_id = int(existing["game_id"])
         if existing["sha256"] != sha256:
@@ -147,11 +158,11 @@ def _apply_probe(conn: sqlite3.Connection, probe: Probe, state: ApplyState, grou
             old[:] = [row for row in old if row["id"] != existing["id"]]
             game_id = _find_or_create_game(conn, probe, group_game, None, state)
             contents.setdefault(sha256, []).append({**existing, "game_id": game_id, "path": probe.path,
-                                                    "container": probe.container, "missing": 0})
+                                                    "container": probe.container, "missing": 0, "sha256": sha256})
         _update_file(conn, existing["id"], probe, {"game_id": game_id, "verify_error": None}, state.now)
         state.updated += 1
         return game_id
-    same = contents.get(sha256) or _committed_since(conn, sha256, contents)
+    same = contents.get(sha256, [])
     moved = _moved_from(same, state)
     if moved is not None:
         state.vanished.discard(moved["path"])
@@ -186,10 +197,11 @@ def apply_results(conn: sqlite3.Connection, results: list[JobResult], state: App
 
 
 def _apply_batch(conn: sqlite3.Connection, results: list[JobResult], state: ApplyState) -> None:
+    known = _look_up_batch(conn, results, state)
     for result in results:
         group_game: int | None = None
         for probe in sorted(result.probes, key=lambda p: -p.size):
-            game_id = _apply_probe(conn, probe, state, group_game)
+            game_id = _apply_probe(conn, probe, state, group_game, known)
             state.game_ids.append(game_id)
             if probe.container:
                 group_game = game_id  # the ROMs of one archive are one (multi-file) game
