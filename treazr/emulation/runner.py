@@ -304,7 +304,6 @@ class _Session:
     def step(self) -> None:
         self.host.run_frame()
         self.frame_no += 1
-        frame = self.host.video_frame()
         audio = self.host.take_audio()
         if not self.spec.stream:
             now = time.monotonic()
@@ -314,7 +313,10 @@ class _Session:
             return
         if self.fast and self.frame_no % int(FAST_FORWARD_SPEED):
             return  # fast-forward shows every 4th frame and drops the sound
-        self.send_media(frame, None if self.fast else audio)
+        # the frontend's own buffer, no copy: valid until the next run_frame, and both the encoder and the
+        # raw path are done with it before this returns
+        frame = self.host.video_view()
+        self.send_media(frame if frame is not None else self.host.video_frame(), None if self.fast else audio)
 
     def send_media(self, frame: np.ndarray, audio: np.ndarray | None) -> None:
         pts_us = round(self.frame_no * 1_000_000 / self.av.fps)
