@@ -1,7 +1,7 @@
 """Streaming benchmark: server cost per frame, bits per second, PSNR, and concurrent 60 fps sessions.
 
     .venv/bin/python benchmarks/stream_bench.py            # 900 frames per core, 10 s per load step
-    .venv/bin/python benchmarks/stream_bench.py --quick    # 300 frames per core, 4 s per load step
+    .venv/bin/python benchmarks/stream_bench.py --quick    # 300 frames per core, 3 s load steps of 4, 8, 12 sessions
 
 1. For each core (in its own child process: one core per process), every frame is emulated, converted
    and encoded exactly as a play session's worker does it (``treazr.streaming.encoder``, the session's
@@ -220,8 +220,8 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 
 def measure_concurrency(label: str, core: str, content: str | None, seconds: float, bitrate: int,
-                        limit: int) -> dict[str, Any]:
-    best, steps, count = 0, [], 2
+                        limit: int, increment: int) -> dict[str, Any]:
+    best, steps, count = 0, [], increment
     while count <= limit:
         step = asyncio.run(_load_step(count, seconds, core, content, bitrate))
         steps.append(step)
@@ -231,7 +231,7 @@ def measure_concurrency(label: str, core: str, content: str | None, seconds: flo
         if not ok:
             break
         best = count
-        count += 2
+        count += increment
     cpu = steps[-1]["cpu_per_session"]
     capacity = int((os.cpu_count() or 1) * 0.9 / cpu) if cpu > 0 else 0
     print(f"{label:5} CPU per session {100 * cpu:.1f}% of one CPU (worker + this web side) -> about {capacity}"
@@ -258,8 +258,9 @@ def main() -> None:
     cores = measure_cores(frames, args.bitrate, args.runs or (1 if args.quick else 3))
     seconds = 3.0 if args.quick else 10.0
     limit = 12 if args.quick else args.max_sessions
-    nes = measure_concurrency("nes", "nestopia", str(ROMS / NES_GAME), seconds, args.bitrate, limit)
-    demo = measure_concurrency("demo", "demo", None, seconds, args.bitrate, limit)
+    step = 4 if args.quick else 2  # sessions added per load step
+    nes = measure_concurrency("nes", "nestopia", str(ROMS / NES_GAME), seconds, args.bitrate, limit, step)
+    demo = measure_concurrency("demo", "demo", None, seconds, args.bitrate, limit, step)
     p99_256 = max((r["cost_p99_ms"] for r in cores.values() if r.get("size") in ("256x240", "256x224")), default=None)
     nes_core = cores.get("nes", {})
     figures = {"cores": cores, "concurrent_nes": nes["sustained"], "concurrent_demo": demo["sustained"],
