@@ -172,6 +172,17 @@ class StreamClient:
         await self.socket.send(json.dumps({"type": kind, **fields}))
 
 
+async def refusal_code(server: PlayServer, token: str, who: Identity) -> int | None:
+    """The close code of a viewer's socket that the server refuses: it may close before the client's hello
+    is sent or after. None when the socket stayed open and a frame arrived."""
+    try:
+        async with StreamClient.connect(server, token, who) as viewer:
+            await viewer.receive(frames=1)
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else None
+    return None
+
+
 _REFERENCE = """
 import sys, numpy as np
 from treazr.emulation.core import CoreHost
