@@ -125,7 +125,8 @@ def browse(page: Page, server: LiveServer) -> None:
     # a gamepad's d-pad does the same (a fake pad: there is no real one here)
     before = page.evaluate("document.activeElement.href")
     page.evaluate("window.__setPad(0, [13]); window.dispatchEvent(new Event('gamepadconnected'))")
-    wait_for("the d-pad to move the focus", lambda: page.evaluate("document.activeElement.href") != before, 10)
+    # the page polls pads once per animation frame, which a loaded shared host has delayed past 10 s
+    wait_for("the d-pad to move the focus", lambda: page.evaluate("document.activeElement.href") != before, 60)
     page.evaluate("window.__setPad(0, [])")
     shot(page, "03-tv-mode")
     page.click("#tenfoot-toggle")

@@ -131,7 +131,9 @@ def open_player(context: BrowserContext, url: str) -> tuple[Page, list[str]]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url)
-    wait_for("decoded frames", lambda: stats(page).get("frames_drawn", 0) >= 30)
+    # generous: with four players' pages decoding at once on a shared 2-CPU host, a page's first frames
+    # were seen to take over 30 s to arrive (CI, 2026-11-30)
+    wait_for("decoded frames", lambda: stats(page).get("frames_drawn", 0) >= 30, 90)
     return page, errors
 
 
