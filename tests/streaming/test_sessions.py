@@ -280,7 +280,8 @@ async def test_idle_sessions_end_and_revoked_sign_ins_close_at_once(server: Play
     await server.run(server.manager.housekeep_once(play.no_viewer_since + 1))
     assert token in server.manager.sessions  # not idle long enough yet
     idle_s = services.settings.emulation.idle_timeout_min * 60
-    await server.run(server.manager.housekeep_once(play.no_viewer_since + idle_s))
+    # a second past the limit: (t + idle_s) - t can round to just under idle_s for some monotonic t
+    await server.run(server.manager.housekeep_once(play.no_viewer_since + idle_s + 1))
     assert token not in server.manager.sessions
     reason = services.db.query_one("SELECT end_reason FROM play_sessions WHERE token = ?", (token,))
     assert reason == {"end_reason": "nobody was watching"}
