@@ -52,7 +52,10 @@ async function refresh(scroll = false) {
   try {
     const result = await api(`/api/games?${query}`);
     if (mine !== generation) return; // a newer search already answered
+    const focused = grid.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
     grid.replaceChildren(...result.games.map(card));
+    // a redraw must not drop the focus of someone moving through the tiles with a remote
+    if (focused) (grid.querySelector(`a[href="${CSS.escape(focused)}"]`) || grid.querySelector("a"))?.focus();
     document.getElementById("empty")?.remove();
     count.textContent = `${result.total} game${result.total === 1 ? "" : "s"}`;
     if (!result.games.length) count.textContent = "No games match.";
@@ -70,13 +73,17 @@ search.addEventListener("input", () => {
   page = 1;
   timer = setTimeout(() => refresh(), 200);
 });
+// A filter change or a submit asks with the whole form, search box included: a search still
+// waiting on its timer would only redraw the same grid again a moment later.
 form.addEventListener("change", (event) => {
   if (event.target === search) return;
+  clearTimeout(timer);
   page = 1;
   refresh();
 });
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  clearTimeout(timer);
   page = 1;
   refresh();
 });

@@ -122,6 +122,13 @@ def browse(page: Page, server: LiveServer) -> None:
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.href") != first
     assert page.evaluate("document.activeElement.closest('#game-grid') !== null")
+    # a redraw of the grid (here a resubmitted search) keeps the remote's place on the same game
+    moved_to = page.evaluate("document.activeElement.getAttribute('href')")
+    page.evaluate("for (const li of document.querySelectorAll('#game-grid li')) li.dataset.stale = '1'")
+    page.evaluate("document.getElementById('filters').requestSubmit()")
+    expect(page.locator("#game-grid li[data-stale]")).to_have_count(0)
+    expect(page.locator("#game-grid .game-card")).to_have_count(12)
+    assert page.evaluate("document.activeElement.getAttribute('href')") == moved_to
     # a gamepad's d-pad does the same (a fake pad: there is no real one here)
     before = page.evaluate("document.activeElement.href")
     page.evaluate("window.__setPad(0, [13]); window.dispatchEvent(new Event('gamepadconnected'))")
