@@ -70,6 +70,20 @@ def test_only_idr_units_are_key_and_keyframes_come_on_request() -> None:
     assert len(decode_all([unit.data for unit in units[25:]])) == 15
 
 
+def slices(annexb: bytes) -> int:
+    """How many coded slices (NAL types 1 and 5) an access unit holds."""
+    return sum(1 for part in annexb.split(b"\x00\x00\x01")[1:] if part and part[0] & 0x1F in (1, 5))
+
+
+@pytest.mark.parametrize("chroma", ["444", "420"])
+def test_each_frame_is_one_slice_encoded_on_the_callers_thread(chroma: str) -> None:
+    # x264's slice threads cut every frame into one slice per thread; a retro frame is too small for
+    # them to pay (see VideoEncoder._open), so the encoder runs on one thread: one slice per frame.
+    encoder = VideoEncoder(fps=60, chroma=chroma)  # type: ignore[arg-type]
+    units = [encoder.encode(pixel_art(n), n, n) for n in range(10)]
+    assert [slices(unit.data) for unit in units] == [1] * 10
+
+
 def test_a_new_frame_size_starts_a_new_stream() -> None:
     encoder = VideoEncoder(fps=60, chroma="420")
     first = encoder.encode(pixel_art(0), 0, 0)

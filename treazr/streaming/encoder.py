@@ -220,6 +220,10 @@ class VideoEncoder:
             "x264-params": (f"keyint=infinite:min-keyint=1:scenecut=0:bframes=0:annexb=1:repeat-headers=1:"
                             f"vbv-maxrate={self.bitrate_kbps}:vbv-bufsize={vbv_kbit}"),
         }
+        # One thread: a retro frame is too small for x264's slice threads to pay for their hand-offs.
+        # Measured on SNES frames: p50 0.30-0.50 against 0.57-0.75 ms, p99 under 0.8 against up to
+        # 2.6 ms, and about 30% less CPU per frame, which is what decides how many sessions fit.
+        context.thread_count = 1
         context.open()
         self._context = context
         self._frame = av.VideoFrame(coded_w, coded_h, context.pix_fmt)
