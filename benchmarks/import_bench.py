@@ -31,6 +31,7 @@ import threading
 import time
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,23 +160,10 @@ def reference(root: Path) -> tuple[float, int, float]:
 
 def _in_threads(items: list[Any], work: Any) -> tuple[float, float]:
     """``work(item)`` for every item on one thread per CPU; returns (wall seconds, CPU seconds)."""
-    pending = iter(items)
-    lock = threading.Lock()
-
-    def drain() -> None:
-        while True:
-            with lock:
-                item = next(pending, None)
-            if item is None:
-                return
-            work(item)
-
     started, cpu_started = time.perf_counter(), _cpu_seconds()
-    threads = [threading.Thread(target=drain) for _ in range(os.cpu_count() or 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        for _ in pool.map(work, items):
+            pass
     return time.perf_counter() - started, _cpu_seconds() - cpu_started
 
 
