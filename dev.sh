@@ -10,7 +10,7 @@ VENV=$ROOT/.venv
 
 DEBIAN_PACKAGES=(python3 python3-venv gcc libc6-dev
   libretro-nestopia libretro-gambatte libretro-mgba libretro-bsnes-mercury-performance libretro-beetle-pce-fast
-  retroarch chromium fonts-dejavu-core libnss3-tools systemd debootstrap)
+  retroarch valgrind chromium fonts-dejavu-core libnss3-tools systemd debootstrap)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

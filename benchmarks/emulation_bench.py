@@ -20,6 +20,13 @@ the cheapest of each is kept.
   a numpy BGRX copy, ``take_audio()`` every frame) is timed (CPU time) inside a child ("worker_loop_fps"): it
   pays Python and the pixel conversion on every frame, which RetroArch's null video driver does not.
 
+With ``--instructions``, both frontends also run under Valgrind (callgrind) for 1 and N frames, and
+the instructions executed per frame are split by shared object: the core's own code (the same count
+under both frontends: the same work) and everything else (the frontend). Instruction counts do not move
+with the load of other machines on the host, which this VM's timings do, by 10% from one minute to the
+next. Valgrind counts each byte a ``rep movsb`` copies as one instruction, so glibc's ``memcpy`` of a
+large frame looks far costlier there than it runs.
+
 Target: Treazr >= 0.97x RetroArch on every core. ``--quick`` takes under a minute. The last line
 printed is a JSON object with every figure.
 """
@@ -29,10 +36,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -149,15 +159,73 @@ def measure(core: str, rom: Path, frames: int, repeats: int, config: Path, env: 
     }
 
 
+def _self_instructions_by_object(callgrind_out: str) -> Counter[str]:
+    """Instructions executed in each shared object (self cost, calls excluded) from a callgrind file."""
+    objects: dict[str, str] = {}
+    totals: Counter[str] = Counter()
+    current, call_cost_follows = "?", False
+    for line in callgrind_out.splitlines():
+        if line.startswith(("ob=", "cob=")):
+            found = re.match(r"c?ob=\((\d+)\)(?: (.*))?", line)
+            if found is None:
+                continue
+            if found.group(2):
+                objects[found.group(1)] = found.group(2)
+            if line.startswith("ob="):
+                current = objects[found.group(1)]
+        elif line.startswith("calls="):
+            call_cost_follows = True  # the next cost line is the callee's inclusive cost
+        elif line[:1].isdigit() or line[:1] in ("+", "-", "*"):
+            fields = line.split()
+            if call_cost_follows:
+                call_cost_follows = False
+            elif len(fields) >= 2:
+                totals[current] += int(fields[1])
+    return totals
+
+
+def _instructions_run(command: list[str], env: dict[str, str], scratch: Path) -> Counter[str]:
+    out = scratch / "callgrind.out"
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command], env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    try:
+        return _self_instructions_by_object(out.read_text())
+    finally:
+        out.unlink()
+
+
+def instructions(core: str, rom: Path, frames: int, config: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Per-frame instructions of the core and of each frontend: (run of N frames - run of 1) / (N - 1)."""
+    core_object = str(CORE_DIR / f"{core}_libretro.so")
+    env = {**env, "PYTHONHASHSEED": "0"}
+    figures: dict[str, Any] = {}
+    for name, make in (("retroarch", lambda n: _retroarch(core, rom, n, config)),
+                       ("treazr", lambda n: _ours(core, rom, n, "batch"))):
+        one, many = (_instructions_run(make(n), env, config.parent) for n in (1, frames))
+        per_frame = {obj: (many[obj] - one[obj]) / (frames - 1) for obj in set(one) | set(many)}
+        in_core = per_frame.pop(core_object, 0.0)
+        frontend = sum(per_frame.values())
+        top = sorted(per_frame.items(), key=lambda item: -item[1])[:3]
+        figures[name] = {"core": round(in_core), "frontend": round(frontend),
+                         "frontend_top": {Path(obj).name: round(count) for obj, count in top}}
+    ra, tz = figures["retroarch"], figures["treazr"]
+    figures["ratio"] = round((ra["core"] + ra["frontend"]) / (tz["core"] + tz["frontend"]), 3)
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames and repeats (under a minute)")
     parser.add_argument("--cores", help="comma-separated subset of cores")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions per frame under Valgrind (a few minutes)")
     parser.add_argument("--child", nargs=4, metavar=("CORE", "ROM", "FRAMES", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]), args.child[3])
         return 0
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs Valgrind (Debian package valgrind; ./dev.sh installs it)")
     wanted = set(args.cores.split(",")) if args.cores else None
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="treazr-bench-") as scratch:
@@ -177,6 +245,13 @@ def main() -> int:
                   f"({'met' if figures['met'] else 'MISSED'} >= {TARGET})  start-up {figures['worker_startup_s']}s"
                   f"  peak RSS {figures['worker_peak_rss_mb']} MB  (per-frame worker loop "
                   f"{figures['worker_loop_fps']} fps, {figures['worker_loop_ratio']}x)", flush=True)
+            if args.instructions:
+                counted = instructions(core, ROMS / rom, max(61, frames // 6), config, env)
+                figures["instructions_per_frame"] = counted
+                ra, tz = counted["retroarch"], counted["treazr"]
+                print(f"{'':28} instructions per frame: core {tz['core']:,} under treazr, {ra['core']:,} under "
+                      f"retroarch; frontend {tz['frontend']:,} (treazr) vs {ra['frontend']:,} (retroarch); "
+                      f"ratio {counted['ratio']:.3f}; treazr's frontend: {tz['frontend_top']}", flush=True)
     summary = {"benchmark": "emulation", "quick": args.quick, "target_ratio": TARGET, "cores": results,
                "all_met": bool(results) and all(r["met"] for r in results.values())}
     print(json.dumps(summary))
