@@ -238,7 +238,7 @@ def instructions(core: str, rom: Path, frames: int, config: Path, env: dict[str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer frames and repeats (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="fewer frames and rounds (under a minute)")
     parser.add_argument("--cores", help="comma-separated subset of cores")
     parser.add_argument("--instructions", action="store_true",
                         help="also count instructions per frame under Valgrind (a few minutes)")
