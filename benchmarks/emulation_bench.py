@@ -53,7 +53,7 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
 ROMS = REPO.parent / "shared" / "roms"
@@ -126,20 +126,26 @@ def _together(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, 
     cpu = max(os.sched_getaffinity(0))
     results: dict[str, tuple[float, str]] = {}
     with ExitStack() as stack:
-        started = {}
-        for name, command in commands.items():
-            out, err = (stack.enter_context(tempfile.TemporaryFile()) for _ in range(2))
-            process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-            os.sched_setaffinity(process.pid, {cpu})
-            started[name] = (process, out, err)
-        for name, (process, out, err) in started.items():
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            out.seek(0)
-            err.seek(0)
-            if process.returncode != 0:
-                raise RuntimeError(f"{commands[name][0]} failed ({process.returncode}): {err.read()[-500:]!r}")
-            results[name] = usage.ru_utime + usage.ru_stime, out.read().decode(errors="replace")
+        started: dict[str, tuple[subprocess.Popen[bytes], IO[bytes], IO[bytes]]] = {}
+        try:
+            for name, command in commands.items():
+                out, err = (stack.enter_context(tempfile.TemporaryFile()) for _ in range(2))
+                process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+                started[name] = (process, out, err)
+                os.sched_setaffinity(process.pid, {cpu})
+            for name, (process, stdout, stderr) in started.items():
+                _, status, usage = os.wait4(process.pid, 0)
+                process.returncode = os.waitstatus_to_exitcode(status)
+                stdout.seek(0)
+                stderr.seek(0)
+                if process.returncode != 0:
+                    raise RuntimeError(f"{commands[name][0]} failed ({process.returncode}): {stderr.read()[-500:]!r}")
+                results[name] = usage.ru_utime + usage.ru_stime, stdout.read().decode(errors="replace")
+        finally:  # one failed: stop the others, each by its own id
+            for process, _, _ in started.values():
+                if process.returncode is None:
+                    process.kill()
+                    process.wait()
     return results
 
 
@@ -177,7 +183,7 @@ def measure(core: str, rom: Path, frames: int, rounds: int, config: Path, env: d
         "treazr_fps": round(statistics.median(tz_fps), 1), "retroarch_fps": round(statistics.median(ra_fps), 1),
         "ratio": round(ratio, 3), "round_ratios": [round(r, 3) for r in ratios], "target": TARGET,
         "met": ratio >= TARGET, "worker_loop_fps": round(statistics.median(loop_fps), 1),
-        "worker_loop_ratio": round(statistics.median(loop / ra for loop, ra in zip(loop_fps, ra_fps, strict=True)), 3),
+        "worker_loop_ratio": round(statistics.median(w / r for w, r in zip(loop_fps, ra_fps, strict=True)), 3),
         "worker_startup_s": round(float(alone["startup_s"]), 4),
         "worker_peak_rss_mb": round(max(float(r["peak_rss_mb"]) for r in reports), 1),
     }
