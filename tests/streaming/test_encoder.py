@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from treazr.errors import InvalidInput
-from treazr.streaming.encoder import AudioEncoder, VideoEncoder, codec_string, is_idr
+from treazr.streaming.encoder import AudioEncoder, VideoEncoder, codec_string, is_idr, nal_units
 
 
 def pixel_art(frame: int, height: int = 240, width: int = 256) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_only_idr_units_are_key_and_keyframes_come_on_request() -> None:
 
 def slices(annexb: bytes) -> int:
     """How many coded slices (NAL types 1 and 5) an access unit holds."""
-    return sum(1 for part in annexb.split(b"\x00\x00\x01")[1:] if part and part[0] & 0x1F in (1, 5))
+    return sum(1 for nal_type, _ in nal_units(annexb) if nal_type in (1, 5))
 
 
 @pytest.mark.parametrize("chroma", ["444", "420"])

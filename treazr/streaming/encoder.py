@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
@@ -46,6 +47,7 @@ __all__ = [
     "VideoEncoder",
     "codec_string",
     "is_idr",
+    "nal_units",
 ]
 
 Chroma = Literal["444", "420"]
@@ -85,35 +87,35 @@ class AudioPacket:
     duration_us: int
 
 
+def nal_units(annexb: bytes) -> Iterator[tuple[int, int]]:
+    """(NAL unit type, offset of its header byte) for each NAL unit of an Annex B access unit, in order."""
+    start = annexb.find(b"\x00\x00\x01")
+    while start >= 0 and start + 3 < len(annexb):
+        header = start + 3
+        yield annexb[header] & 0x1F, header
+        start = annexb.find(b"\x00\x00\x01", header)
+
+
 def is_idr(annexb: bytes) -> bool:
     """True when the access unit's first slice is an IDR slice (NAL type 5).
 
     Only the NAL headers up to the first slice are looked at: parameter sets and SEI come first.
     """
-    position = 0
-    while True:
-        start = annexb.find(b"\x00\x00\x01", position)
-        if start < 0 or start + 3 >= len(annexb):
-            return False
-        nal_type = annexb[start + 3] & 0x1F
+    for nal_type, _ in nal_units(annexb):
         if nal_type == 5:
             return True
         if 1 <= nal_type <= 4:
             return False
-        position = start + 3
+    return False
 
 
 def codec_string(annexb: bytes) -> str:
     """The ``avc1.PPCCLL`` codec string from the SPS (NAL type 7) in an access unit."""
-    position = 0
-    while True:
-        start = annexb.find(b"\x00\x00\x01", position)
-        if start < 0 or start + 7 > len(annexb):
-            raise InvalidInput("the access unit holds no sequence parameter set")
-        if annexb[start + 3] & 0x1F == 7:
-            profile, constraints, level = annexb[start + 4:start + 7]
+    for nal_type, header in nal_units(annexb):
+        if nal_type == 7 and header + 4 <= len(annexb):
+            profile, constraints, level = annexb[header + 1:header + 4]
             return f"avc1.{profile:02X}{constraints:02X}{level:02X}"
-        position = start + 3
+    raise InvalidInput("the access unit holds no sequence parameter set")
 
 
 class VideoEncoder:
