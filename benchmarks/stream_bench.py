@@ -4,10 +4,12 @@
     .venv/bin/python benchmarks/stream_bench.py --quick    # 300 frames per core, 3 s load steps of 4, 8, 12 sessions
 
 1. For each core (in its own child process: one core per process), every frame is emulated, converted
-   and encoded exactly as a play session's worker does it (``treazr.streaming.encoder``, the session's
-   default 4:4:4 at the configured bitrate) and sent through a socketpair to a reader thread. Printed:
-   p50/p99 of that per-frame cost (wall clock, and CPU time, which other work on a shared machine
-   disturbs less), the same for emulation alone (the reference: ratio = cost/emulate),
+   and encoded exactly as a play session's worker does it (its bridge ``treazr.emulation.encoding``, the
+   session's default 4:4:4 at the configured bitrate) and sent through a socketpair to a reader thread.
+   Printed: p50/p99 of the per-frame cost up to the moment the frame's video is on the socket (emulate +
+   convert + encode + send: what a player waits on; the worker encodes the frame's Opus audio only after
+   that), of the whole frame with its audio, of its CPU time (audio included), and of emulation alone
+   (the reference: ratio = cost/emulate),
    each core run three times (``--runs``) with the run of median p99 reported and every run's p99 listed,
    bits per second of the stream, and the PSNR of the stream decoded by FFmpeg against the core's own
    frames. Targets: p99 <= 4 ms per 256x240 frame, PSNR >= 40 dB at <= 4 Mbit/s for NES.
@@ -63,22 +65,21 @@ def child_core(core_name: str, content: str, frames: int, bitrate: int) -> dict[
     import av
 
     from treazr.emulation.core import CoreHost
+    from treazr.emulation.encoding import open_encoders
     from treazr.emulation.headless import find_core
-    from treazr.emulation.protocol import encode_audio, encode_video
-    from treazr.streaming.encoder import AudioEncoder, VideoEncoder
+    from treazr.emulation.protocol import VIDEO, VideoPacket, decode_frame
 
     work = Path(tempfile.mkdtemp(prefix="treazr-stream-bench-"))
     host = CoreHost(find_core(core_name), system_dir=work, save_dir=work)
     info = host.load_game(content if content != "-" else None)
-    video = VideoEncoder(fps=info.fps, chroma="444", bitrate_kbps=bitrate)
-    audio = AudioEncoder(sample_rate=info.sample_rate)
+    encoders = open_encoders({"chroma": "444", "bitrate_kbps": bitrate}, info.fps, info.sample_rate)
     sender, receiver = socket.socketpair()
     reader = threading.Thread(target=_drain, args=(receiver,), daemon=True)
     reader.start()
     for _ in range(60):  # past the boot screens' first frames
         host.run_frame()
         host.take_audio()
-    emulate_ms, total_ms, cpu_ms, units, originals = [], [], [], [], []
+    emulate_ms, wire_ms, total_ms, cpu_ms, video_messages, originals = [], [], [], [], [], []
     for n in range(frames):
         cpu_started = time.process_time_ns()
         started = time.perf_counter()
@@ -87,35 +88,42 @@ def child_core(core_name: str, content: str, frames: int, bitrate: int) -> dict[
         assert picture is not None
         sound = host.take_audio()
         emulated = time.perf_counter()
-        unit = video.encode(picture, n, n)
-        sender.sendall(encode_video(n, n, unit.key, unit.data))
-        for packet in audio.encode(np.ascontiguousarray(sound, dtype=np.int16)):
-            sender.sendall(encode_audio(packet.timestamp_us, packet.data))
+        on_wire = 0.0
+        for message in encoders.encode(n, n, picture, sound):  # the worker's own bridge: video first
+            sender.sendall(message)
+            if not on_wire and message[4] == VIDEO:  # after the 4-byte length, the message's type
+                on_wire = time.perf_counter()
+                video_messages.append(message)
         done = time.perf_counter()
         cpu_ms.append((time.process_time_ns() - cpu_started) / 1e6)
         emulate_ms.append((emulated - started) * 1000)
+        wire_ms.append((on_wire - started) * 1000)
         total_ms.append((done - started) * 1000)
-        units.append(unit.data)
         originals.append(picture[:, :, 2::-1].copy())
     sender.close()
     reader.join()
     receiver.close()
     decoder = av.CodecContext.create("h264", "r")
     scores = []
+    units = [packet.data for message in video_messages
+             if isinstance(packet := decode_frame(VIDEO, message[5:]), VideoPacket)]
     decoded = [f for data in units for f in decoder.decode(av.Packet(data)) if isinstance(f, av.VideoFrame)]
     for frame, original in zip(decoded, originals, strict=False):
         rgb = frame.to_ndarray(format="rgb24")[:original.shape[0], :original.shape[1]]
         error = float(np.mean((rgb.astype(np.float64) - original.astype(np.float64)) ** 2))
         scores.append(99.0 if error == 0 else 10 * np.log10(255.0**2 / error))
+    encoders.close()
     host.close()
     height, width = originals[-1].shape[:2]
+
+    def ms(values: list[float], percentile: int) -> float:
+        return round(float(np.percentile(values, percentile)), 3)
+
     return {"size": f"{width}x{height}", "fps": round(info.fps, 3),
-            "cost_p50_ms": round(float(np.percentile(total_ms, 50)), 3),
-            "cost_p99_ms": round(float(np.percentile(total_ms, 99)), 3),
-            "cpu_p50_ms": round(float(np.percentile(cpu_ms, 50)), 3),
-            "cpu_p99_ms": round(float(np.percentile(cpu_ms, 99)), 3),
-            "emulate_p50_ms": round(float(np.percentile(emulate_ms, 50)), 3),
-            "emulate_p99_ms": round(float(np.percentile(emulate_ms, 99)), 3),
+            "cost_p50_ms": ms(wire_ms, 50), "cost_p99_ms": ms(wire_ms, 99),
+            "with_audio_p50_ms": ms(total_ms, 50), "with_audio_p99_ms": ms(total_ms, 99),
+            "cpu_p50_ms": ms(cpu_ms, 50), "cpu_p99_ms": ms(cpu_ms, 99),
+            "emulate_p50_ms": ms(emulate_ms, 50), "emulate_p99_ms": ms(emulate_ms, 99),
             "mbps": round(sum(map(len, units)) * 8 * info.fps / frames / 1e6, 3),
             "psnr_db": round(float(np.mean(scores)), 2), "psnr_min_db": round(float(np.min(scores)), 2),
             "frames_decoded": len(decoded)}
@@ -131,12 +139,13 @@ def _run_core(core: str, content: str | None, frames: int, bitrate: int) -> dict
     return result
 
 
-def measure_cores(frames: int, bitrate: int, runs: int) -> dict[str, Any]:
+def measure_cores(frames: int, bitrate: int, runs: int, labels: list[str]) -> dict[str, Any]:
     """Each core ``runs`` times, in rounds over all cores (a neighbour's burst of work hits one run of each
     core, not every run of one); the run with the median p99 is kept, and every run's p99 is listed."""
-    found: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in CORES}
+    chosen = [(label, core, content) for label, core, content in CORES if label in labels]
+    found: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in chosen}
     for _ in range(runs):
-        for label, core, content in CORES:
+        for label, core, content in chosen:
             found[label].append(_run_core(core, content, frames, bitrate))
     results: dict[str, Any] = {}
     for label, attempts in found.items():
@@ -151,7 +160,8 @@ def measure_cores(frames: int, bitrate: int, runs: int) -> dict[str, Any]:
         ratio = result["cost_p50_ms"] / max(result["emulate_p50_ms"], 1e-6)
         print(f"{label:5} {result['size']:>8}  cost p50 {result['cost_p50_ms']:.2f} ms"
               f"  p99 {result['cost_p99_ms']:.2f} ms (runs: {', '.join(map(str, result['cost_p99_runs_ms']))})"
-              f"  (CPU p50 {result['cpu_p50_ms']:.2f} p99 {result['cpu_p99_ms']:.2f})"
+              f"  (with audio p50 {result['with_audio_p50_ms']:.2f} p99 {result['with_audio_p99_ms']:.2f};"
+              f" CPU p50 {result['cpu_p50_ms']:.2f} p99 {result['cpu_p99_ms']:.2f})"
               f"  (emulate p50 {result['emulate_p50_ms']:.2f} p99 {result['emulate_p99_ms']:.2f} ms; x{ratio:.2f})"
               f"  {result['mbps']:.2f} Mbit/s  PSNR {result['psnr_db']:.1f} dB (min {result['psnr_min_db']:.1f})")
     return results
@@ -246,6 +256,9 @@ def main() -> None:
     parser.add_argument("--max-sessions", type=int, default=16)
     parser.add_argument("--runs", type=int, help="runs per core for the per-frame cost; the median p99 is reported "
                                                    "(default 3, or 1 with --quick)")
+    parser.add_argument("--cores", default=",".join(label for label, _, _ in CORES),
+                        help="which cores' per-frame cost to measure, comma-separated (default: all)")
+    parser.add_argument("--cores-only", action="store_true", help="skip the concurrent sessions")
     parser.add_argument("--child-core", nargs=4, metavar=("CORE", "CONTENT", "FRAMES", "BITRATE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -255,7 +268,9 @@ def main() -> None:
         return
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work shares them)")
     frames = 300 if args.quick else 900
-    cores = measure_cores(frames, args.bitrate, args.runs or (1 if args.quick else 3))
+    cores = measure_cores(frames, args.bitrate, args.runs or (1 if args.quick else 3), args.cores.split(","))
+    if args.cores_only:
+        return
     seconds = 3.0 if args.quick else 10.0
     limit = 12 if args.quick else args.max_sessions
     step = 4 if args.quick else 2  # sessions added per load step

@@ -2,12 +2,15 @@
 
 When a session asks for encoded video (``WorkerSpec.video``), each emulated frame and its audio go
 through one ``VideoEncoder`` and one ``AudioEncoder``; what comes out is already framed for the
-socket. ``WorkerSpec.video`` holds ``chroma`` ("444" | "420"), ``bitrate_kbps``,
-``audio_bitrate_kbps`` and ``packet_ms``; the parent fills them from ``settings.streaming``.
+socket. The video access unit comes out before the frame's audio is encoded, so the worker sends it at
+once: the picture, which the player is waiting on, does not wait for Opus. ``WorkerSpec.video`` holds
+``chroma`` ("444" | "420"), ``bitrate_kbps``, ``audio_bitrate_kbps`` and ``packet_ms``; the parent
+fills them from ``settings.streaming``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -34,16 +37,17 @@ class Encoders:
         self.audio = audio
         self._config: VideoConfig | None = None
 
-    def encode(self, frame_no: int, pts_us: int, frame: np.ndarray, audio: np.ndarray | None) -> list[bytes]:
+    def encode(self, frame_no: int, pts_us: int, frame: np.ndarray, audio: np.ndarray | None) -> Iterator[bytes]:
+        """The socket messages of one frame, video first; the audio is encoded only when asked for the
+        messages after the video's."""
         unit = self.video.encode(frame, frame_no, pts_us)
-        out: list[bytes] = []
         if self.video.config is not None and self.video.config != self._config and self.video.config.codec:
             self._config = self.video.config
-            out.append(encode_control({"event": "video_config", **asdict(self._config)}))
-        out.append(encode_video(unit.frame_number, unit.timestamp_us, unit.key, unit.data))
+            yield encode_control({"event": "video_config", **asdict(self._config)})
+        yield encode_video(unit.frame_number, unit.timestamp_us, unit.key, unit.data)
         if audio is not None and len(audio):
-            out.extend(encode_audio(p.timestamp_us, p.data) for p in self.audio.encode(audio))
-        return out
+            for packet in self.audio.encode(audio):
+                yield encode_audio(packet.timestamp_us, packet.data)
 
     def request_keyframe(self) -> None:
         self.video.request_keyframe()
