@@ -257,6 +257,9 @@ def main() -> None:
     parser.add_argument("--child-core", nargs=4, metavar=("CORE", "CONTENT", "FRAMES", "BITRATE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = set(args.cores.split(",")) - {label for label, _, _ in CORES}
+    if unknown:
+        parser.error(f"unknown cores: {', '.join(sorted(unknown))}")
     if args.child_core:
         core, content, frames, bitrate = args.child_core
         print(json.dumps(child_core(core, content, int(frames), int(bitrate))))
