@@ -61,7 +61,7 @@ def child_core(core_name: str, content: str, frames: int, bitrate: int) -> dict[
     from treazr.emulation.core import CoreHost
     from treazr.emulation.encoding import open_encoders
     from treazr.emulation.headless import find_core
-    from treazr.emulation.protocol import VIDEO, VideoPacket, decode_frame
+    from treazr.emulation.protocol import VIDEO, VideoPacket, decode_frame, split_frame
 
     work = Path(tempfile.mkdtemp(prefix="treazr-stream-bench-"))
     host = CoreHost(find_core(core_name), system_dir=work, save_dir=work)
@@ -87,8 +87,9 @@ def child_core(core_name: str, content: str, frames: int, bitrate: int) -> dict[
         on_wire = 0.0
         for message in encoders.encode(n, n, picture, sound):  # the worker's own bridge: video first
             sender.sendall(message)
-            if not on_wire and message[4] == VIDEO:  # after the 4-byte length, the message's type
-                on_wire = time.perf_counter()
+            sent = time.perf_counter()
+            if not on_wire and split_frame(message)[0] == VIDEO:
+                on_wire = sent
                 video_messages.append(message)
         done = time.perf_counter()
         cpu_ms.append((time.process_time_ns() - cpu_started) / 1e6)
@@ -101,7 +102,7 @@ def child_core(core_name: str, content: str, frames: int, bitrate: int) -> dict[
     decoder = av.CodecContext.create("h264", "r")
     scores = []
     units = [packet.data for message in video_messages
-             if isinstance(packet := decode_frame(VIDEO, message[5:]), VideoPacket)]
+             if isinstance(packet := decode_frame(*split_frame(message)), VideoPacket)]
     decoded = [f for data in units for f in decoder.decode(av.Packet(data)) if isinstance(f, av.VideoFrame)]
     for frame, original in zip(decoded, originals, strict=False):
         rgb = frame.to_ndarray(format="rgb24")[:original.shape[0], :original.shape[1]]

@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 
 from treazr.emulation.encoding import open_encoders
-from treazr.emulation.protocol import AudioPacket, VideoPacket, decode_frame
+from treazr.emulation.protocol import AudioPacket, VideoPacket, decode_frame, split_frame
 
 
 def _decoded(message: bytes) -> Any:
-    """A socket message (4-byte length, 1-byte type, payload) as the parent reads it."""
-    return decode_frame(message[4], message[5:])
+    """A socket message as the parent reads it."""
+    return decode_frame(*split_frame(message))
 
 
 def _frame_and_audio() -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,7 @@ __all__ = [
     "encode_raw",
     "encode_video",
     "read_frame",
+    "split_frame",
 ]
 
 CONTROL, INPUT, VIDEO, AUDIO, RAW = 1, 2, 3, 4, 5
@@ -147,6 +148,17 @@ def decode_frame(kind: int, payload: bytes) -> WorkerMessage | dict[str, Any] | 
     except (struct.error, ValueError) as error:
         raise ProtocolError(f"malformed frame of type {kind}: {error}") from None
     raise ProtocolError(f"unknown frame type {kind}")
+
+
+def split_frame(frame: bytes) -> tuple[int, bytes]:
+    """One whole frame, as the ``encode_*`` functions build it, back into ``(type, payload)``."""
+    if len(frame) <= _LENGTH.size:
+        raise ProtocolError(f"a frame of {len(frame)} bytes has no type")
+    (length,) = _LENGTH.unpack_from(frame)
+    _check_length(length)
+    if length != len(frame) - _LENGTH.size:
+        raise ProtocolError(f"frame length {length} does not match the {len(frame) - _LENGTH.size} bytes after it")
+    return frame[_LENGTH.size], frame[_LENGTH.size + 1:]
 
 
 def _check_length(length: int) -> None:
