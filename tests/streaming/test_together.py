@@ -24,6 +24,7 @@ from treazr.errors import InvalidInput, PermissionDenied
 from treazr.library.scanner import import_paths
 from treazr.services import Services
 from treazr.streaming.protocol import CLOSE_IDLE, CLOSE_MOVED, CLOSE_NOT_FOUND
+from treazr.streaming.sessions import PlaySession
 from treazr.streaming.together import (
     CHAT_BURST,
     CHAT_MAX_CHARS,
@@ -74,7 +75,7 @@ async def until_strip(viewer: StreamClient, check: Any, frames: int = 240) -> tu
     raise AssertionError(f"the strip never matched; last {decode_strip(viewer.frames[-1].rgb)}")
 
 
-async def ignored_press(viewer: StreamClient, play: Any, port: int, buttons: int) -> tuple[int, int, int]:
+async def ignored_press(viewer: StreamClient, play: PlaySession, port: int, buttons: int) -> tuple[int, int, int]:
     """Press where the server must refuse it; once the server has counted the refusal, the marker strip
     of the first frame emulated after it (an applied press would show there)."""
     refused = play.metrics.inputs_ignored["port"]
