@@ -86,16 +86,39 @@ async def test_a_session_resumes_from_the_continue_state(services: Services) -> 
             saved = await states.save_state(services, handle, USER, GAME, states.CONTINUE_SLOT)
     finally:
         await handle.stop()
-    core = services.cores.require_core("demo")
-    assert states.continue_state_path(services, USER, GAME, core.name, core.version) == saved.path
-    assert states.continue_state_path(services, USER, GAME, core.name, "2.0") is None
+    assert states.continue_state_path(services, USER, GAME) == saved.path
     resumed = await start_demo(services)
     try:
         async with asyncio.timeout(30):
             first = await next_frame(resumed)
     finally:
         await resumed.stop()
+    assert resumed.info["state"] == {"loaded": True, "path": saved.path, "frame_no": 0,
+                                     "saved_frame_no": saved.frame_no}
     assert decode_strip(first.array())[0] == saved.frame_no
+
+
+async def test_a_continue_state_that_does_not_fit_starts_the_game_fresh_and_is_kept(services: Services) -> None:
+    handle = await start_demo(services)
+    try:
+        async with asyncio.timeout(30):
+            await next_frame(handle, after=60)
+            saved = await states.save_state(services, handle, USER, GAME, states.CONTINUE_SLOT)
+    finally:
+        await handle.stop()
+    note = Path(saved.path).with_suffix(".json")
+    note.write_text(json.dumps({**json.loads(note.read_text()), "core_version": "0.9"}))  # an older build's
+    kept = Path(saved.path).read_bytes()
+    fresh = await start_demo(services)
+    try:
+        async with asyncio.timeout(30):
+            first = await next_frame(fresh)
+    finally:
+        await fresh.stop()
+    assert fresh.error is None and fresh.info["state"]["loaded"] is False
+    assert "made by Treazr Demo 0.9, not Treazr Demo 1.0" in fresh.info["state"]["reason"]
+    assert decode_strip(first.array())[0] < saved.frame_no  # from the beginning
+    assert Path(saved.path).read_bytes() == kept
 
 
 async def test_a_state_from_another_core_is_refused_and_the_session_goes_on(services: Services, roms: Path) -> None:
@@ -118,12 +141,12 @@ async def test_a_state_from_another_core_is_refused_and_the_session_goes_on(serv
             with pytest.raises(InvalidContent, match=r"saved with Gambatte v0\.5\.0, but this game now runs on mGBA"):
                 await states.load_state(services, handle, USER, GAME, 1)
             # even without the database's word, the worker refuses it: by the note beside the state...
-            with pytest.raises(InvalidContent, match=r"saved with Gambatte v0\.5\.0, not mGBA 0\.10\.1"):
+            with pytest.raises(InvalidContent, match=r"made by Gambatte v0\.5\.0, not mGBA 0\.10\.1"):
                 await handle.load_state(saved.path)
-            # ... and, for a state that came without one (from RetroArch), by its size
+            # ... and a state that came without one (from RetroArch) is judged by the core itself
             bare = services.data.tmp / "from-retroarch.state"
             bare.write_bytes(Path(saved.path).read_bytes())
-            with pytest.raises(InvalidContent, match="does not fit the running core"):
+            with pytest.raises(InvalidContent, match="the core refused this state"):
                 await handle.load_state(bare)
             await next_frame(handle, after=handle.frame_no + 10)
     finally:
@@ -164,7 +187,7 @@ async def test_a_state_of_another_version_of_the_same_core_is_refused(services: 
             assert json.loads(note.read_text())["core_version"] == "1.0"
             # the same bytes, as an older build of the demo core would have written them
             note.write_text(json.dumps({"core_name": "Treazr Demo", "core_version": "0.9"}))
-            with pytest.raises(InvalidContent, match=r"saved with Treazr Demo 0\.9, not Treazr Demo 1\.0"):
+            with pytest.raises(InvalidContent, match=r"made by Treazr Demo 0\.9, not Treazr Demo 1\.0"):
                 await handle.load_state(saved.path)
             note.write_text("{damaged")
             with pytest.raises(InvalidContent, match="damaged"):

@@ -40,7 +40,7 @@ def session_spec(services: Services, *, user_id: int, game_id: int, core: CoreIn
     ``video_settings(settings)`` for H.264 + Opus."""
     emulation = services.settings.emulation
     registry = services.cores
-    state = continue_state_path(services, user_id, game_id, core.name, core.version) if resume else None
+    state = continue_state_path(services, user_id, game_id) if resume else None
     registry.bios_dir.mkdir(parents=True, exist_ok=True)
     return WorkerSpec(core_path=core.path, content_path=content_path, system_dir=str(registry.bios_dir),
                       save_ram_path=str(save_ram_path(services.data, user_id, game_id)), state_path=state,

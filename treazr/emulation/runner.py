@@ -109,8 +109,7 @@ class _Session:
                              options=dict(spec.options), temp_dir=spec.temp_dir)
         self.av = self.host.load_game(spec.content_path)
         loaded = self.load_save_ram()  # right after load_game, before the first frame runs
-        if spec.state_path:
-            self.load_state(spec.state_path)
+        state = self.start_from_state(spec.state_path) if spec.state_path else None
         self.pacer = Pacer(self.av.fps)
         if spec.video is not None and spec.stream:
             from treazr.emulation.encoding import open_encoders  # PyAV is imported only when encoding
@@ -121,7 +120,7 @@ class _Session:
                                                               "max_width", "max_height", "aspect")},
                 "audio": "pcm_s16le" if self.encoders is None else self.encoders.audio_codec,
                 "video": "bgrx" if self.encoders is None else self.encoders.video_codec,
-                "save_ram_loaded": loaded}
+                "save_ram_loaded": loaded, "state": state}
 
     def load_save_ram(self) -> int:
         path = Path(self.spec.save_ram_path) if self.spec.save_ram_path else None
@@ -213,6 +212,11 @@ class _Session:
     def core_identity(self) -> dict[str, str]:
         return {"core_name": self.host.system_info.name.strip(), "core_version": self.host.system_info.version.strip()}
 
+    def state_note(self, size: int) -> dict[str, Any]:
+        """What is written beside a state: the core build and content it fits, and where in the game it was."""
+        return {**self.core_identity(), "content_sha1": self.spec.content_sha1 or "", "size": size,
+                "frame_no": self.frame_no}
+
     def save_state(self, path: Path) -> dict[str, Any]:
         """State, thumbnail and a note of the core that wrote them; each fsynced before the reply."""
         data = self.host.serialize()
@@ -220,45 +224,75 @@ class _Session:
         thumbnail = path.with_suffix(".png")
         frame = self.host.video_frame()
         atomic_write(thumbnail, png_from_bgrx(frame))
-        note = {**self.core_identity(), "size": len(data), "frame_no": self.frame_no}
-        atomic_write(path.with_suffix(".json"), json.dumps(note).encode())
+        atomic_write(path.with_suffix(".json"), json.dumps(self.state_note(len(data))).encode())
         return {"path": str(path), "thumbnail": str(thumbnail), "size": len(data), "frame_no": self.frame_no,
                 "width": int(frame.shape[1]), "height": int(frame.shape[0])}
 
+    def start_from_state(self, path: str) -> dict[str, Any]:
+        """Load the state a session starts from; one that does not fit starts the game from the beginning
+        instead (the state file is kept) and says why, so a player is never locked out of a game."""
+        try:
+            return {"loaded": True, **self.load_state(path)}
+        except (InvalidContent, NotFound) as error:
+            log.warning("starting %s from the beginning: %s", self.spec.content_path or "the core", error)
+            return {"loaded": False, "path": path, "reason": str(error)}
+
     def load_state(self, path: str) -> dict[str, Any]:
-        """Load a state, refusing one of another core or version instead of letting the core crash on it."""
+        """Load a state, refusing one of another core, core version or content.
+
+        Whether a state fits is decided by its note (written by :meth:`save_state`) and by the core's own
+        ``retro_unserialize`` answer, never by comparing sizes: several cores' state size changes once
+        frames have run (nestopia, mgba), so a size measured before the first frame proves nothing. If the
+        core refuses the state, the game is put back as it was before the attempt.
+        """
         try:
             data = Path(path).read_bytes()
         except FileNotFoundError:
             raise NotFound(f"the state file {path} does not exist") from None
-        self.check_state_note(Path(path).with_suffix(".json"))
-        expected = len(self.host.serialize())
-        if len(data) != expected:
-            raise InvalidContent(f"this state does not fit the running core ({len(data)} bytes, the core's states "
-                                 f"are {expected}): it was saved by another core or core version, so it was not loaded")
+        note = self.check_state_note(Path(path).with_suffix(".json"))
+        try:
+            before: bytes | None = self.host.serialize()
+        except CoreError:
+            before = None  # a core without save states: its unserialize will say so
         try:
             self.host.unserialize(data)
-        except TreazrError:
-            raise
-        except Exception as error:
-            raise InvalidContent(f"the core refused this state: {error}") from None
-        return {"path": path, "frame_no": self.frame_no}
+        except (TreazrError, OSError) as error:
+            self.restore(before)
+            raise InvalidContent(f"the core refused this state ({error}); it was not loaded") from None
+        return {"path": path, "frame_no": self.frame_no, "saved_frame_no": int(note.get("frame_no", 0))}
 
-    def check_state_note(self, note_path: Path) -> None:
-        """States we wrote carry a note of their core; a state without one (RetroArch's) gets the size check."""
+    def restore(self, before: bytes | None) -> None:
+        """Put the game back as it was before a refused state (a reset when the core kept no copy)."""
+        try:
+            if before is None:
+                raise CoreError("no state to go back to")
+            self.host.unserialize(before)
+        except TreazrError:
+            self.host.reset()
+
+    def check_state_note(self, note_path: Path) -> dict[str, Any]:
+        """The note beside a state we wrote; a state without one (RetroArch's) is left to the core to judge."""
         try:
             note = json.loads(note_path.read_text())
         except FileNotFoundError:
-            return
+            return {}
         except ValueError:
             raise InvalidContent(f"the note beside this state ({note_path.name}) is damaged; "
                                  "the state was not loaded") from None
+        if not isinstance(note, dict):
+            raise InvalidContent(f"the note beside this state ({note_path.name}) is damaged; "
+                                 "the state was not loaded")
         mine = self.core_identity()
         theirs = {k: str(note.get(k, "")) for k in mine}
         if theirs != mine:
-            raise InvalidContent(f"this state was saved with {theirs['core_name']} {theirs['core_version']}, not "
-                                 f"{mine['core_name']} {mine['core_version']}: it was saved by another core or core "
-                                 "version, so it was not loaded")
+            raise InvalidContent(f"this state was made by {theirs['core_name']} {theirs['core_version']}, not "
+                                 f"{mine['core_name']} {mine['core_version']} (another core or core version), "
+                                 "so it was not loaded")
+        content = str(note.get("content_sha1") or "")
+        if content and self.spec.content_sha1 and content != self.spec.content_sha1:
+            raise InvalidContent("this state was made with another copy of this game's file (its SHA-1 differs), "
+                                 "so it was not loaded")
+        return note
 
     def screenshot(self, path: Path) -> dict[str, Any]:
         frame = self.host.video_frame()

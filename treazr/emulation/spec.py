@@ -21,6 +21,7 @@ class WorkerSpec:
     system_dir: str
     save_ram_path: str | None = None
     state_path: str | None = None  # loaded right after the game (the "Continue" state)
+    content_sha1: str | None = None  # the content's identity, written into state notes and checked on load
     options: dict[str, str] = field(default_factory=dict)
     realtime: bool = True
     video: dict[str, Any] | None = None  # encoder settings; None sends raw BGRX frames and PCM audio

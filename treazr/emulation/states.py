@@ -3,9 +3,11 @@
 Files live in ``states/<user_id>/<game_id>/``: ``slot3.state``, its thumbnail ``slot3.png`` and
 ``slot3.json``, a note of the core that wrote it (likewise ``continue.*``). The worker writes them
 atomically and answers only after fsync; only then is the row recorded here. A state fits only the
-core build that wrote it, so every row carries the core name and version, and :func:`load_state`
-refuses a state from another core or version with a clear :class:`~treazr.errors.InvalidContent`
-instead of handing it to a core that might crash on it (the worker checks the note and the size too).
+core build and content that wrote it, so every row carries the core name and version, and the note
+beside the file the content's SHA-1 too. :func:`load_state` (a player loading a slot mid-game) refuses a
+state from another core or version with a clear :class:`~treazr.errors.InvalidContent`; at the start of
+a session the worker itself checks the note and the core's answer and, when the state does not fit,
+starts the game from the beginning and keeps the state (see ``runner._Session.start_from_state``).
 """
 
 from __future__ import annotations
@@ -115,15 +117,13 @@ async def load_state(services: Services, handle: WorkerHandle, user_id: int, gam
     return state
 
 
-def continue_state_path(services: Services, user_id: int, game_id: int, core_name: str,
-                        core_version: str) -> str | None:
-    """The Continue state to start a session from, if there is one this core version can load."""
+def continue_state_path(services: Services, user_id: int, game_id: int) -> str | None:
+    """The Continue state to start a session from, if there is one. Whether it fits the running core is the
+    worker's call (the state's note, then the core's own answer); one that does not starts the game fresh."""
     try:
-        state = get_state(services, user_id, game_id, CONTINUE_SLOT)
-        check_compatible(state, core_name, core_version)
-    except (NotFound, InvalidContent):
+        return get_state(services, user_id, game_id, CONTINUE_SLOT).path
+    except NotFound:
         return None
-    return state.path
 
 
 def delete_state(services: Services, user_id: int, game_id: int, slot: int) -> None:

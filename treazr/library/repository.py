@@ -1,7 +1,8 @@
 """Read queries over the library for the web pages and the CLI: games, their files, search, stats.
 
 ``playable`` is not stored: callers pass the platforms that have an installed core (from the emulation
-registry), and a game is playable when its platform is among them.
+registry), and a game is playable when its platform is among them and its core has not refused its file
+(``refused_reason``, see :mod:`treazr.library.refusals`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,11 @@ from treazr.db import Database, Row
 from treazr.errors import NotFound
 from treazr.library.platforms import PLATFORMS
 
-__all__ = ["acontent_path", "content_path", "count_games", "fts_query", "get_game", "list_files", "list_games",
-           "pick_content", "stats"]
+__all__ = ["ContentFile", "acontent_file", "acontent_path", "content_path", "count_games", "fts_query", "get_game",
+           "list_files", "list_games", "pick_content", "stats"]
 
 _GAME_COLUMNS = ("g.id, g.platform, g.title, g.region, g.languages, g.revision, g.tags, g.dat_name, g.header_title,"
-                 " g.cover_path, g.added_at, g.updated_at,"
+                 " g.cover_path, g.added_at, g.updated_at, g.refused_reason, g.refused_core,"
                  " (SELECT COUNT(*) FROM files f WHERE f.game_id = g.id AND f.missing = 0) AS files_present")
 
 
@@ -33,7 +35,7 @@ def fts_query(text: str) -> str:
 def _decorate(row: Row, playable: Collection[str] | None) -> Row:
     row["tags"] = json.loads(row.get("tags") or "[]")
     row["platform_name"] = PLATFORMS[row["platform"]].name if row["platform"] in PLATFORMS else row["platform"]
-    row["playable"] = None if playable is None else row["platform"] in playable
+    row["playable"] = None if playable is None else row["platform"] in playable and not row.get("refused_reason")
     return row
 
 
@@ -95,7 +97,7 @@ def stats(db: Database, *, playable: Collection[str] | None = None) -> dict[str,
         " GROUP BY g.platform ORDER BY g.platform")
     for row in per_platform:
         row["name"] = PLATFORMS[row["platform"]].name if row["platform"] in PLATFORMS else row["platform"]
-        row["playable"] = None if playable is None else row["platform"] in playable
+        row["playable"] = None if playable is None else row["platform"] in playable and not row.get("refused_reason")
     totals = db.query_one("SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes,"
                           " COALESCE(SUM(missing), 0) AS missing, COUNT(DISTINCT sha256) AS unique_contents,"
                           " COALESCE(SUM(store_path IS NOT NULL), 0) AS stored FROM files") or {}
@@ -110,34 +112,52 @@ def stats(db: Database, *, playable: Collection[str] | None = None) -> dict[str,
 
 
 # a file marked missing still plays from its content-store copy, when it has one
-_CONTENT_SQL = ("SELECT path, container, store_path, missing FROM files WHERE game_id = ?"
+_CONTENT_SQL = ("SELECT path, container, store_path, missing, sha1 FROM files WHERE game_id = ?"
                 " AND (missing = 0 OR store_path IS NOT NULL) ORDER BY missing, id")
 
 
-def pick_content(rows: Iterable[Row], content_dir: Path) -> Path | None:
-    """The first copy of a game's ROM that is on disk: the content-store copy first (it cannot be moved or
-    renamed under us), then the file where it was found unless a rescan marked it missing."""
+@dataclass(frozen=True)
+class ContentFile:
+    """The copy of a game's ROM a core is given, and the SHA-1 of its content (what save states are tied to)."""
+
+    path: Path
+    sha1: str
+
+
+def _pick(rows: Iterable[Row], content_dir: Path) -> ContentFile | None:
     for row in rows:
         candidates = [content_dir / row["store_path"]] if row["store_path"] else []
         if not row["missing"]:
             candidates.append(Path(row["container"] or row["path"]))
         for path in candidates:
             if path.is_file():
-                return path
+                return ContentFile(path, str(row.get("sha1") or ""))
     return None
 
 
-def _found(path: Path | None, game_id: int) -> Path:
-    if path is None:
+def pick_content(rows: Iterable[Row], content_dir: Path) -> Path | None:
+    """The first copy of a game's ROM that is on disk: the content-store copy first (it cannot be moved or
+    renamed under us), then the file where it was found unless a rescan marked it missing."""
+    found = _pick(rows, content_dir)
+    return found.path if found else None
+
+
+def _found(found: ContentFile | None, game_id: int) -> ContentFile:
+    if found is None:
         raise NotFound(f"the files of game {game_id} are missing; rescan the library or re-import them")
-    return path
+    return found
 
 
 def content_path(db: Database, content_dir: Path, game_id: int) -> Path:
     """The ROM path to hand to a core for ``game_id``; :class:`NotFound` when no copy is on disk."""
-    return _found(pick_content(db.query(_CONTENT_SQL, (game_id,)), content_dir), game_id)
+    return _found(_pick(db.query(_CONTENT_SQL, (game_id,)), content_dir), game_id).path
+
+
+async def acontent_file(db: Database, content_dir: Path, game_id: int) -> ContentFile:
+    """The file to hand to a core for ``game_id`` and its SHA-1, for the web app (aiosqlite readers)."""
+    return _found(_pick(await db.aquery(_CONTENT_SQL, [game_id]), content_dir), game_id)
 
 
 async def acontent_path(db: Database, content_dir: Path, game_id: int) -> Path:
     """:func:`content_path` for the web app (aiosqlite readers)."""
-    return _found(pick_content(await db.aquery(_CONTENT_SQL, [game_id]), content_dir), game_id)
+    return (await acontent_file(db, content_dir, game_id)).path

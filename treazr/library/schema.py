@@ -149,3 +149,11 @@ def m005_deferred_title_index(db: Database) -> None:
         WHEN NOT EXISTS (SELECT 1 FROM games_fts_deferred) BEGIN
             INSERT INTO games_fts (rowid, title) VALUES (new.id, new.title);
         END""")
+
+
+@migrations()
+def m006_core_refusals(db: Database) -> None:
+    """A game whose core refused its content at start: the core's own reason and which core build said
+    so (``name version``). Playable again when that core build changes or a later start succeeds."""
+    db.execute("ALTER TABLE games ADD COLUMN refused_reason TEXT")
+    db.execute("ALTER TABLE games ADD COLUMN refused_core TEXT")

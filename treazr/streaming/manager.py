@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +24,11 @@ from treazr.auth.grants import can_see_game
 from treazr.auth.sessions import AuthUser
 from treazr.emulation.launch import session_spec, video_settings
 from treazr.emulation.registry import CoreInfo
-from treazr.emulation.states import CONTINUE_SLOT, check_compatible, get_state, save_state, state_path
-from treazr.emulation.worker import WorkerHandle
-from treazr.errors import Conflict, NotFound, RateLimited, TreazrError
-from treazr.library.repository import acontent_path
+from treazr.emulation.states import CONTINUE_SLOT, get_state, save_state, state_path
+from treazr.emulation.worker import WorkerHandle, WorkerSpec
+from treazr.errors import Conflict, CoreCrashed, InvalidContent, NotFound, RateLimited, TreazrError
+from treazr.library.refusals import clear_refusal, mark_refused
+from treazr.library.repository import ContentFile, acontent_file
 from treazr.services import Services
 from treazr.streaming import history
 from treazr.streaming.metrics import StreamMetrics
@@ -45,6 +47,12 @@ HEARTBEAT_TIMEOUT_S = 30.0  # a viewer that sent nothing (pings included) for th
 HOUSEKEEPING_S = 1.0
 
 
+def _why(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
 class SessionManager:
     def __init__(self, services: Services, registry: CollectorRegistry) -> None:
         self.services = services
@@ -55,6 +63,7 @@ class SessionManager:
         self._unsubscribe: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._unrecorded: dict[int, tuple[int, str]] = {}  # ended sessions whose row could not be closed yet
 
     # -- app lifespan -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -143,15 +152,16 @@ class SessionManager:
         video = video_settings(self.services.settings)
         if self.services.settings.streaming.chroma == "auto":
             video["chroma"] = "444" if chroma == "444" else "420"
-        spec = session_spec(self.services, user_id=user.user_id, game_id=game_id, core=core, content_path=content,
-                            resume=slot is None, video=video)
-        started_from = "continue" if spec.state_path else "new"
+        spec = session_spec(self.services, user_id=user.user_id, game_id=game_id, core=core,
+                            content_path=str(content.path) if content else None, resume=slot is None, video=video)
+        spec.content_sha1 = content.sha1 if content else None
+        label = "Your Continue state"
         if slot is not None:
-            state = get_state(self.services, user.user_id, game_id, slot)  # NotFound when empty
-            check_compatible(state, core.name, core.version)  # InvalidContent for another core version
-            spec.state_path = state.path
-            started_from = "continue" if slot == CONTINUE_SLOT else f"slot {slot}"
-        worker = await WorkerHandle.start(spec)
+            spec.state_path = get_state(self.services, user.user_id, game_id, slot).path  # NotFound when empty
+            label = "Your Continue state" if slot == CONTINUE_SLOT else f"Your state in slot {slot}"
+        worker, notice = await self._start_worker(spec, game_id, core, label)
+        loaded = bool(spec.state_path) and bool((worker.info.get("state") or {}).get("loaded"))
+        started_from = "new" if not loaded else "continue" if slot in (None, CONTINUE_SLOT) else f"slot {slot}"
         token = secrets.token_urlsafe(12)
         try:
             session_id = await history.insert_session(self.services.db, token=token, user_id=user.user_id,
@@ -162,15 +172,49 @@ class SessionManager:
             raise
         info = SessionInfo(id=session_id, token=token, owner_id=user.user_id, owner_name=user.name, game_id=game_id,
                            title=title, platform=platform, core=worker.core_name, ports=spec.ports,
-                           started_from=started_from)
+                           started_from=started_from, notice=notice)
         session = PlaySession(info, worker, self.metrics.for_session(str(session_id)))
         self.sessions[token] = session
         session.start()
         log.info("session %s: %s started %s (%s) from %s", session_id, user.name, title, worker.core_name, started_from)
         return session
 
-    async def _resolve(self, game_id: int) -> tuple[str, str, CoreInfo, str | None]:
-        """Title, platform, core and content path of a game (the demo core for game 0)."""
+    async def _start_worker(self, spec: WorkerSpec, game_id: int, core: CoreInfo,
+                            label: str) -> tuple[WorkerHandle, str | None]:
+        """Start the worker; a saved state never keeps a player out of their game.
+
+        A state that does not fit is skipped by the worker itself (it answers why); one that makes the core
+        crash is skipped by starting again without it. Either way the game starts from the beginning, the
+        state file is kept, and the returned notice says so. Content the core refuses marks the game not
+        playable with the core's reason (cleared by the next start that works).
+        """
+        notice = None
+        try:
+            try:
+                worker = await WorkerHandle.start(spec)
+            except CoreCrashed as error:
+                if not spec.state_path:
+                    raise
+                log.warning("game %s: the core crashed loading %s; starting without it: %s", game_id, spec.state_path,
+                            error)
+                spec.state_path = None
+                notice = f"{label} made the core stop ({error})"
+                worker = await WorkerHandle.start(spec)
+        except (InvalidContent, CoreCrashed) as error:
+            if game_id != DEMO_GAME_ID:
+                await mark_refused(self.services.db, game_id, f"{core.name} {core.version}", str(error))
+            raise
+        state = worker.info.get("state") or {}
+        if spec.state_path and not state.get("loaded"):
+            notice = f"{label} could not be loaded: {state.get('reason') or 'the core refused it'}"
+        if game_id != DEMO_GAME_ID:
+            await clear_refusal(self.services.db, game_id)
+        if notice:
+            notice += ". Starting from the beginning; the state is kept."
+        return worker, notice
+
+    async def _resolve(self, game_id: int) -> tuple[str, str, CoreInfo, ContentFile | None]:
+        """Title, platform, core and content file of a game (the demo core for game 0)."""
         registry = self.services.cores
         if game_id == DEMO_GAME_ID:
             return "Treazr Demo", "demo", registry.core(DEMO_CORE_ID), None
@@ -178,28 +222,34 @@ class SessionManager:
         if game is None:
             raise NotFound(f"there is no game {game_id}")
         try:
-            path = await acontent_path(self.services.db, self.services.data.content, game_id)
+            content = await acontent_file(self.services.db, self.services.data.content, game_id)
         except NotFound:
             raise NotFound(f"the files of {game['title']} are missing; rescan the library or re-import them") from None
         core = registry.require_core(str(game["platform"]))
-        return str(game["title"]), str(game["platform"]), core, str(path)
+        return str(game["title"]), str(game["platform"]), core, content
 
     # -- ending -------------------------------------------------------------------------------
-    async def end(self, session: PlaySession, reason: str, *, save_continue: bool = True) -> None:
-        """Write the Continue state (when the worker still runs), stop the worker, close every viewer."""
+    async def end(self, session: PlaySession, reason: str, *, save_continue: bool = True) -> str | None:
+        """Write the Continue state (when the worker still runs), stop the worker, close every viewer.
+
+        Ending always ends: a Continue state or a history row that cannot be written (a full disk) is
+        logged, and the returned warning says what was not saved; a session row that could not be closed
+        is closed by housekeeping once the database can be written again.
+        """
         if self.sessions.get(session.info.token) is not session:
-            return
+            return None
         del self.sessions[session.info.token]
+        warning = None
         if save_continue and session.worker.running:
             try:
                 await save_state(self.services, session.worker, session.info.owner_id, session.info.game_id,
                                  CONTINUE_SLOT)
-                await history.log_event(self.services.db, session.info.id, "state_saved", user_id=session.info.owner_id,
-                                        game_id=session.info.game_id, device_id=None, slot=CONTINUE_SLOT,
-                                        reason=reason)
-            except TreazrError as error:
-                log.warning("session %s: could not write the Continue state: %s", session.info.id, error)
-        session.broadcast(control("ended", reason=reason))
+                await self._log(session, "state_saved", session.info.owner_id, None, slot=CONTINUE_SLOT,
+                                reason=reason)
+            except (TreazrError, sqlite3.Error, OSError) as error:
+                warning = f"the Continue state could not be saved: {_why(error)}"
+                log.warning("session %s: %s", session.info.id, warning)
+        session.broadcast(control("ended", reason=reason, warning=warning))
         await session.stop(reason)
         viewers = list(session.viewers.values())
         session.viewers.clear()  # before any await: their handlers' leave() must not log them again
@@ -208,14 +258,27 @@ class SessionManager:
         for viewer in viewers:
             await self._log_left(session, viewer)
         session.metrics.remove()
-        await history.mark_ended(self.services.db, session.info.id, session.info.game_id, session.end_reason or reason)
+        await self._mark_ended(session.info.id, session.info.game_id, session.end_reason or reason)
         log.info("session %s ended: %s", session.info.id, reason)
+        return warning
+
+    async def _mark_ended(self, session_id: int, game_id: int, reason: str) -> None:
+        try:
+            await history.mark_ended(self.services.db, session_id, game_id, reason)
+        except (sqlite3.Error, OSError) as error:
+            log.error("session %s: could not record its end (%s); will try again", session_id, _why(error))
+            self._unrecorded[session_id] = (game_id, reason)
+        else:
+            self._unrecorded.pop(session_id, None)
 
     def end_soon(self, session: PlaySession, reason: str) -> None:
         """End a session from inside one of its own viewers' handlers (which ending closes)."""
-        task = asyncio.create_task(self.end(session, reason))
+        task = asyncio.create_task(self._end_quietly(session, reason))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _end_quietly(self, session: PlaySession, reason: str) -> None:
+        await self.end(session, reason)
 
     def continue_path(self, session: PlaySession) -> Path:
         return state_path(self.services.data, session.info.owner_id, session.info.game_id, CONTINUE_SLOT)
@@ -247,8 +310,12 @@ class SessionManager:
 
     async def _log(self, session: PlaySession, kind: str, user_id: int | None, device_id: int | None,
                    **detail: Any) -> None:
-        await history.log_event(self.services.db, session.info.id, kind, user_id=user_id,
-                                game_id=session.info.game_id, device_id=device_id, **detail)
+        """One history row; a database that cannot be written (a full disk) costs the row, never the game."""
+        try:
+            await history.log_event(self.services.db, session.info.id, kind, user_id=user_id,
+                                    game_id=session.info.game_id, device_id=device_id, **detail)
+        except (sqlite3.Error, OSError) as error:
+            log.error("session %s: could not record %s: %s", session.info.id, kind, _why(error))
 
     # -- playing together ---------------------------------------------------------------------
     async def change_ports(self, session: PlaySession, user: AuthUser | None, changes: list[PortChange],
@@ -274,14 +341,11 @@ class SessionManager:
 
     async def _log_left(self, session: PlaySession, viewer: Viewer) -> None:
         counters = viewer.counters
-        await history.log_event(self.services.db, session.info.id, "left", user_id=viewer.user_id,
-                                game_id=session.info.game_id, device_id=viewer.device_id, viewer=viewer.id,
-                                frames=counters.frames_sent, dropped=counters.frames_dropped,
-                                malformed=counters.malformed)
+        await self._log(session, "left", viewer.user_id, viewer.device_id, viewer=viewer.id,
+                        frames=counters.frames_sent, dropped=counters.frames_dropped, malformed=counters.malformed)
 
     async def log_state_event(self, session: PlaySession, user: AuthUser, kind: str, slot: int) -> None:
-        await history.log_event(self.services.db, session.info.id, kind, user_id=user.user_id,
-                                game_id=session.info.game_id, device_id=user.device_id, slot=slot)
+        await self._log(session, kind, user.user_id, user.device_id, slot=slot)
 
     # -- housekeeping -------------------------------------------------------------------------
     async def _housekeep(self) -> None:
@@ -294,6 +358,8 @@ class SessionManager:
 
     async def housekeep_once(self, now: float) -> None:
         idle_s = self.services.settings.emulation.idle_timeout_min * 60
+        for session_id, (game_id, reason) in list(self._unrecorded.items()):
+            await self._mark_ended(session_id, game_id, reason)
         for session in list(self.sessions.values()):
             if session.ended.is_set():
                 await self.end(session, session.end_reason or "the game stopped", save_continue=False)

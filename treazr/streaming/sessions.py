@@ -46,6 +46,7 @@ class SessionInfo:
     core: str
     ports: int
     started_from: str
+    notice: str | None = None  # told to the player at start, e.g. why a saved state was not loaded
     started_at: float = field(default_factory=time.time)
 
 
@@ -281,7 +282,8 @@ class PlaySession:
         info = self.info
         return {"id": info.id, "token": info.token, "owner_id": info.owner_id, "owner": info.owner_name,
                 "game_id": info.game_id, "title": info.title, "platform": info.platform, "core": info.core,
-                "ports": info.ports, "started_from": info.started_from, "started_at": info.started_at,
+                "ports": info.ports, "started_from": info.started_from, "notice": info.notice,
+                "started_at": info.started_at,
                 "viewers": len(self.viewers), "paused": self.paused, "degraded": self.degraded,
                 "frames": self.frames_seen, "late_frames": self.late_frames, "chroma": self.chroma,
                 "holders": self.holders(), "url": f"/play/{info.token}"}

@@ -100,7 +100,7 @@ _ORDER = {
     "title": "g.title COLLATE NOCASE, g.id",
     "added": "g.added_at DESC, g.id DESC",
 }
-_COLUMNS = ("g.id, g.platform, g.title, g.region, g.revision, g.added_at, g.cover_path,"
+_COLUMNS = ("g.id, g.platform, g.title, g.region, g.revision, g.added_at, g.cover_path, g.refused_reason,"
             " EXISTS (SELECT 1 FROM favourites v WHERE v.user_id = ? AND v.game_id = g.id) AS favourite")
 _COUNT_TTL_S = 10.0
 _counts: dict[tuple[Any, ...], tuple[float, Any, Any]] = {}
@@ -108,7 +108,8 @@ _counts: dict[tuple[Any, ...], tuple[float, Any, Any]] = {}
 
 def _decorate(row: dict[str, Any], playable: frozenset[str]) -> dict[str, Any]:
     row["platform_name"] = PLATFORMS[row["platform"]].name if row["platform"] in PLATFORMS else row["platform"]
-    row["playable"] = row["platform"] in playable
+    # a game whose core refused its file at start is not offered as playable (the game page says why)
+    row["playable"] = row["platform"] in playable and not row.get("refused_reason")
     row["favourite"] = bool(row.get("favourite"))
     row["cover_url"] = f"/api/games/{row['id']}/cover" if row.pop("has_cover", None) else None
     row["url"] = f"/games/{row['id']}"
@@ -228,7 +229,8 @@ async def continue_row(services: Services, user: HasRole, limit: int = 12) -> li
     """The games ``user`` played last, newest first, marking those with a Continue state."""
     where, params = _visible(user)
     rows = await services.db.aquery(
-        "SELECT g.id, g.platform, g.title, g.region, g.revision, g.added_at, g.cover_path, p.last_played,"
+        "SELECT g.id, g.platform, g.title, g.region, g.revision, g.added_at, g.cover_path, g.refused_reason,"
+        " p.last_played,"
         " EXISTS (SELECT 1 FROM save_states s WHERE s.user_id = ? AND s.game_id = g.id AND s.slot = 0) AS has_continue,"
         " EXISTS (SELECT 1 FROM favourites v WHERE v.user_id = ? AND v.game_id = g.id) AS favourite"
         " FROM (SELECT game_id, MAX(at) AS last_played FROM play_events WHERE user_id = ? AND game_id > 0"
@@ -263,12 +265,18 @@ async def game_detail(services: Services, user: HasRole, game_id: int) -> dict[s
     game["favourite"] = favourite is not None
     game["files"] = [{**f, "missing": bool(f["missing"])} for f in files]
     game["collections"] = collections
-    game["core"] = {"id": core.id, "name": core.name, "version": core.version} if core and game["playable"] else None
-    if not game["playable"]:
+    has_core = game["platform"] in playable
+    game["core"] = {"id": core.id, "name": core.name, "version": core.version} if core and has_core else None
+    game["may_retry"] = False
+    if not has_core:
         game["why_not_playable"] = reasons.get(game["platform"]) or f"Treazr has no core for {game['platform']}"
     elif not any(not f["missing"] for f in game["files"]):
         game["playable"] = False
         game["why_not_playable"] = "its files are missing; rescan the library or re-import them"
+    elif game.get("refused_reason"):
+        refused_by = game.get("refused_core") or "its core"
+        game["why_not_playable"] = f"{refused_by} refused its file ({game['refused_reason']})"
+        game["may_retry"] = True  # a BIOS added or a core updated since may fix it: trying again clears the mark
     else:
         game["why_not_playable"] = None
     return game

@@ -67,6 +67,7 @@ class Player {
     this.controllers = new Controllers((port, mask, axes) => this.sendInput(port, mask, axes), () => this.ports);
     this.together = new Together(root, (type, fields) => this.command(type, fields));
     this.chatSeen = [];
+    this.notice = "";
   }
 
   async start() {
@@ -86,6 +87,7 @@ class Player {
         return;
       }
       this.token = body.session.token;
+      this.notice = body.session.notice || ""; // e.g. a saved state that did not fit: the game started fresh
       history.replaceState(null, "", `/play/${this.token}`);
     }
     this.controllers.attach(window, document.getElementById("touch"));
@@ -162,7 +164,12 @@ class Player {
         this.video.reset();
         this.audio.reset();
         if (message.video) this.video.configure(message.video);
-        say("");
+        say(this.notice || "");
+        if (this.notice) {
+          const shown = this.notice;
+          this.notice = "";
+          setTimeout(() => { if (messageBox.textContent === shown) say(""); }, 12000);
+        }
         this.controllers.resend();
         break;
       case "video_config": this.video.configure(message); break;
@@ -186,7 +193,11 @@ class Player {
         break;
       case "saved": say(`Saved to ${message.label}.`); setTimeout(() => say(""), 2000); break;
       case "loaded": say(`Loaded ${message.label}.`); setTimeout(() => say(""), 2000); break;
-      case "ended": this.ended = true; say(`The game has ended: ${message.reason}`); break;
+      case "ended":
+        this.ended = true;
+        say(message.warning ? `The game has ended (${message.reason}), but ${message.warning}.`
+                            : `The game has ended: ${message.reason}`, !!message.warning);
+        break;
       case "error":
         this.counters.errors += 1;
         this.counters.lastError = message.message;

@@ -112,8 +112,8 @@ async def end_session(request: Request[Any, Any, State], token: FromPath[str]) -
     user = current_user(request)
     if not may_control(user, session):
         raise PermissionDenied("only the player who started the game (or an admin) can end it")
-    await play_manager(request.app).end(session, f"ended by {user.name}")
-    return {"ended": token}
+    warning = await play_manager(request.app).end(session, f"ended by {user.name}")
+    return {"ended": token, "warning": warning}
 
 
 @get("/play/game/{game_id:int}")
