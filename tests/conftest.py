@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +36,13 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """Opened services; the aiosqlite reader is closed on the test's own event loop, then the rest."""
     opened = open_services(settings)
     try:
         yield opened
     finally:
+        await opened.db.close_async_reader()
         opened.close()
 
 

@@ -59,8 +59,14 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# The evening's library: the twelve ROMs of the five platforms whose cores every machine here has (the shared
+# folder also holds ROMs of platforms whose cores come later; the journey counts games and covers exactly).
+FAMILY_PLATFORMS = ("nes", "gb", "gba", "snes", "pce")
+
+
 def cli_import(server: LiveServer, roms: Path) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "treazr", "--data-dir", str(server.data_dir), "import", str(roms),
+    folders = [str(roms / platform) for platform in FAMILY_PLATFORMS]
+    result = subprocess.run([sys.executable, "-m", "treazr", "--data-dir", str(server.data_dir), "import", *folders,
                              "--json"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr
     report: dict[str, Any] = json.loads(result.stdout)

@@ -6,15 +6,17 @@ import zlib
 from pathlib import Path
 
 from tests.library import romgen
+from tests.support.roms import sha1sums
 from treazr.library.hashing import CHUNK_SIZE, MultiHash, hash_stream
 
 
 def test_shared_roms_match_their_sha1sums(roms: Path) -> None:
-    expected = dict(reversed(line.split("  ", 1)) for line in (roms / "SHA1SUMS").read_text().splitlines())
-    assert len(expected) == 12
-    for relative, sha1 in expected.items():
-        with open(roms / relative, "rb", buffering=0) as handle:
-            assert hash_stream(handle).sha1 == sha1, relative
+    expected = sha1sums(roms)
+    on_disk = {str(path) for path in roms.rglob("*") if path.is_file() and path.parent != roms}
+    assert expected and set(expected) == on_disk
+    for path, sha1 in expected.items():
+        with open(path, "rb", buffering=0) as handle:
+            assert hash_stream(handle).sha1 == sha1, path
 
 
 def test_all_four_hashes_over_several_chunks() -> None:
