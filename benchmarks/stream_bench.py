@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/stream_bench.py --quick    # 300 frames per core, 3 s load steps of 4, 8, 12 sessions
 
 1. For each core (in its own child process: one core per process), every frame is emulated, converted
-   and encoded exactly as a play session's worker does it (its bridge ``treazr.emulation.encoding``, the
+   and encoded exactly as a play session's worker does it (its ``treazr.emulation.encoder.Encoders``, the
    session's default 4:4:4 at the configured bitrate) and sent through a socketpair to a reader process.
    Printed: p50/p99 of the per-frame cost up to the moment the frame's video is on the socket (emulate +
    convert + encode + send: what a player waits on; the worker encodes the frame's Opus audio only after
@@ -59,7 +59,7 @@ def child_core(core_name: str, content: str, frames: int, bitrate: int) -> dict[
     import av
 
     from treazr.emulation.core import CoreHost
-    from treazr.emulation.encoding import open_encoders
+    from treazr.emulation.encoder import open_encoders
     from treazr.emulation.headless import find_core
     from treazr.emulation.protocol import VIDEO, VideoPacket, decode_frame, split_frame
 
@@ -85,7 +85,7 @@ def child_core(core_name: str, content: str, frames: int, bitrate: int) -> dict[
         sound = host.take_audio()
         emulated = time.perf_counter()
         on_wire = 0.0
-        for message in encoders.encode(n, n, picture, sound):  # the worker's own bridge: video first
+        for message in encoders.encode(n, n, picture, sound):  # the worker's own encoders: video first
             sender.sendall(message)
             sent = time.perf_counter()
             if not on_wire and split_frame(message)[0] == VIDEO:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlite_utils import Migrations
 
 from treazr.auth.schema import migrations as auth
-from treazr.emulation.schema import migrations as emulation
 from treazr.library.schema import migrations as library
+from treazr.saves.schema import migrations as emulation
 from treazr.streaming.schema import migrations as streaming
 from treazr.web.schema import migrations as web
 

@@ -1,6 +1,6 @@
 /* BGRX frames to the encoder's YUV planes (full-range BT.601, 8-bit fixed point), in one pass.
  *
- * The same integer arithmetic as the reference in treazr/streaming/encoder.py's docstring:
+ * The integer arithmetic (tests/emulation/test_encoder.py checks it against these formulas):
  *   Y  = (77 R + 150 G + 29 B + 128) >> 8
  *   Cb = (128 B - 43 R - 85 G + 32895) >> 8
  *   Cr = (128 R - 107 G - 21 B + 32895) >> 8

@@ -7,7 +7,8 @@ import pytest
 from tests.library import romgen
 from tests.support.roms import platform_counts, rom_count
 from treazr.errors import NotFound
-from treazr.library.repository import acontent_path, content_path, count_games, fts_query, get_game, list_games, stats
+from treazr.library.listing import fts_query
+from treazr.library.repository import acontent_path, content_path, count_games, get_game, list_games, stats
 from treazr.library.scanner import import_paths
 from treazr.services import Services
 

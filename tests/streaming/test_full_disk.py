@@ -36,7 +36,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def settings(small_disk: Path) -> Settings:
-    return load_settings(overrides={"data_dir": str(small_disk / "data"),
+    return load_settings(overrides={"data_dir": str(small_disk / "data"), "emulation": {"saveram_flush_s": 0.5},
                                     "server": {"host": "127.0.0.1", "tls": "off"}}, environ={})
 
 
@@ -90,3 +90,46 @@ async def test_ending_a_game_on_a_full_disk_ends_it_says_what_was_lost_and_close
         assert not list((services.data.states).rglob("*.tmp"))  # no half-written state left behind
         again = await client.post("/api/play/sessions", json={"game_id": 0}, headers=ada.headers)
         assert again.status_code == 201 and again.json()["session"]["started_from"] == "new"
+
+
+@pytest.mark.slow
+async def test_a_battery_save_that_cannot_be_written_reaches_the_player_and_recovers(
+        server: PlayServer, services: Services, small_disk: Path) -> None:
+    async with server.client() as client:
+        ada = await sign_up(client, services, "Ada")
+        started = await client.post("/api/play/sessions", json={"game_id": 0}, headers=ada.headers)
+        assert started.status_code == 201, started.text
+        session = started.json()["session"]
+    srm = services.data.saves / str(ada.user_id) / "0.srm"
+    async with StreamClient.connect(server, session["token"], ada) as viewer:
+        # the demo core's save RAM changes with every point played (the first at frame 118); each flush is
+        # recorded in the database as it happens, not only when the game ends
+        async with asyncio.timeout(60):
+            while services.db.query_one("SELECT size FROM save_ram WHERE user_id = ?", (ada.user_id,)) is None:
+                await viewer.receive(frames=10)
+        row = services.db.query_one("SELECT core_name, size FROM save_ram WHERE user_id = ?", (ada.user_id,))
+        assert row == {"core_name": "Treazr Demo", "size": 16}
+        filler = fill(small_disk)
+        try:
+            good = srm.read_bytes()
+            await viewer.receive(until="save_status", timeout=60)
+            failed = viewer.control_of("save_status")[-1]
+            assert failed["ok"] is False and "No space left on device" in failed["message"], failed
+            assert srm.read_bytes() == good  # the last good save is still whole
+            assert not list(srm.parent.glob("*.tmp"))
+            listed = (await client_get(server, f"/api/play/sessions/{session['token']}", ada))["session"]
+            assert listed["save_error"] == failed["message"]  # a page that joins now learns it too
+        finally:
+            filler.unlink()
+        async with asyncio.timeout(60):
+            while len(viewer.control_of("save_status")) < 2:
+                await viewer.receive(frames=1)
+        assert viewer.control_of("save_status")[-1]["ok"] is True
+
+
+async def client_get(server: PlayServer, path: str, who: object) -> dict[str, object]:
+    async with server.client() as client:
+        response = await client.get(path, headers=who.headers)  # type: ignore[attr-defined]
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.web._webapp import Family, game_id
 from treazr.services import Services
-from treazr.web.playtime import household, play_stats, user_sessions
+from treazr.streaming.playtime import household, play_stats, user_sessions
 
 
 def _session(services: Services, owner: int, game: int, started: str) -> int:

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.web._webapp import Family, game_id
 from treazr.emulation.images import png_from_bgrx
-from treazr.emulation.states import state_path
+from treazr.saves.states import state_path
 from treazr.services import Services
 
 

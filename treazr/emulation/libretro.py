@@ -1,7 +1,8 @@
 """ctypes view of libretro (libretro-common ``include/libretro.h``) and of our C helper.
 
 The per-frame callbacks a core makes (video, audio, input, environment) are answered in C by
-``libtreazr_frontend.so`` (``emulator_cores/frontend/``); this module declares its functions and the
+``libtreazr_frontend.so`` (``emulator_cores/frontend/``), which also holds the encoder's colour
+conversion (``tzf_bgrx_to_yuv``); this module declares every function of it in one table, and the
 libretro structs they exchange, and :func:`err_check` is the one place where a native failure becomes
 a :class:`~treazr.errors.CoreError`.
 """
@@ -134,6 +135,9 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "tzf_reset": (None, []),
     "tzf_log_next": (c_int, [ctypes.c_char_p, c_size_t, POINTER(c_uint)]),
     "tzf_close": (None, []),
+    # treazr_colour.c: BGRX -> full-range BT.601 Y, Cb, Cr planes (the luma scaled up by the last argument)
+    "tzf_bgrx_to_yuv": (None, [c_void_p, c_int, c_int, c_int, c_void_p, c_int, c_void_p, c_int, c_void_p, c_int,
+                               c_int]),
 }
 
 

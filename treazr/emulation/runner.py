@@ -36,7 +36,7 @@ from treazr.emulation.spec import WorkerSpec
 from treazr.errors import CoreError, InvalidContent, NotFound, TreazrError
 
 if TYPE_CHECKING:
-    from treazr.emulation.encoding import Encoders
+    from treazr.emulation.encoder import Encoders
 
 __all__ = ["Pacer", "run_worker"]
 
@@ -112,7 +112,7 @@ class _Session:
         state = self.start_from_state(spec.state_path) if spec.state_path else None
         self.pacer = Pacer(self.av.fps)
         if spec.video is not None and spec.stream:
-            from treazr.emulation.encoding import open_encoders  # PyAV is imported only when encoding
+            from treazr.emulation.encoder import open_encoders  # PyAV is imported only when encoding
 
             self.encoders = open_encoders(spec.video, self.av.fps, self.av.sample_rate)
         return {**self.core_identity(),

@@ -15,6 +15,7 @@ __all__ = [
     "Platform",
     "archive_kind",
     "platform_from_folders",
+    "platform_name",
     "platforms_for_extension",
     "resolve_slug",
 ]
@@ -40,6 +41,13 @@ PLATFORMS: dict[str, Platform] = {p.slug: p for p in (
     Platform("a2600", "Atari 2600", (".a26", ".bin")),
     Platform("n64", "Nintendo 64", (".z64", ".v64", ".n64")),
 )}
+
+
+def platform_name(slug: str) -> str:
+    """The display name of a platform (the slug itself for one the library does not know)."""
+    platform = PLATFORMS.get(slug)
+    return platform.name if platform else slug
+
 
 _ALIASES: dict[str, str] = {
     "nes": "nes", "famicom": "nes", "fc": "nes", "nintendo": "nes",

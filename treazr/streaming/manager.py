@@ -15,22 +15,23 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from treazr.auth.grants import can_see_game
 from treazr.auth.sessions import AuthUser
-from treazr.emulation.launch import session_spec, video_settings
 from treazr.emulation.registry import CoreInfo
-from treazr.emulation.states import CONTINUE_SLOT, get_state, save_state, state_path
 from treazr.emulation.worker import WorkerHandle, WorkerSpec
-from treazr.errors import Conflict, CoreCrashed, InvalidContent, NotFound, RateLimited, TreazrError
+from treazr.errors import Conflict, CoreCrashed, InvalidContent, NotFound, RateLimited
 from treazr.library.refusals import clear_refusal, mark_refused
 from treazr.library.repository import ContentFile, acontent_file
+from treazr.saves.save_ram import record_flush
+from treazr.saves.session_end import end_play, why
+from treazr.saves.states import CONTINUE_SLOT, get_state
 from treazr.services import Services
 from treazr.streaming import history
+from treazr.streaming.launch import session_spec, video_settings
 from treazr.streaming.metrics import StreamMetrics
 from treazr.streaming.protocol import CLOSE_ENDED, CLOSE_IDLE, CLOSE_MOVED, CLOSE_REVOKED, control
 from treazr.streaming.sessions import PlaySession, SessionInfo
@@ -45,12 +46,6 @@ DEMO_GAME_ID = 0
 DEMO_CORE_ID = "treazr_demo"
 HEARTBEAT_TIMEOUT_S = 30.0  # a viewer that sent nothing (pings included) for this long is gone
 HOUSEKEEPING_S = 1.0
-
-
-def _why(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error)
 
 
 class SessionManager:
@@ -152,12 +147,13 @@ class SessionManager:
         video = video_settings(self.services.settings)
         if self.services.settings.streaming.chroma == "auto":
             video["chroma"] = "444" if chroma == "444" else "420"
-        spec = session_spec(self.services, user_id=user.user_id, game_id=game_id, core=core,
-                            content_path=str(content.path) if content else None, resume=slot is None, video=video)
+        spec = await session_spec(self.services, user_id=user.user_id, game_id=game_id, core=core,
+                                  content_path=str(content.path) if content else None, resume=slot is None,
+                                  video=video)
         spec.content_sha1 = content.sha1 if content else None
         label = "Your Continue state"
         if slot is not None:
-            spec.state_path = get_state(self.services, user.user_id, game_id, slot).path  # NotFound when empty
+            spec.state_path = (await get_state(self.services.db, user.user_id, game_id, slot)).path  # NotFound: empty
             label = "Your Continue state" if slot == CONTINUE_SLOT else f"Your state in slot {slot}"
         worker, notice = await self._start_worker(spec, game_id, core, label)
         loaded = bool(spec.state_path) and bool((worker.info.get("state") or {}).get("loaded"))
@@ -173,7 +169,10 @@ class SessionManager:
         info = SessionInfo(id=session_id, token=token, owner_id=user.user_id, owner_name=user.name, game_id=game_id,
                            title=title, platform=platform, core=worker.core_name, ports=spec.ports,
                            started_from=started_from, notice=notice)
-        session = PlaySession(info, worker, self.metrics.for_session(str(session_id)))
+        services = self.services
+        session = PlaySession(info, worker, self.metrics.for_session(str(session_id)),
+                              on_save_ram=lambda: record_flush(services.db, services.data, user.user_id, game_id,
+                                                               worker.core_name))
         self.sessions[token] = session
         session.start()
         log.info("session %s: %s started %s (%s) from %s", session_id, user.name, title, worker.core_name, started_from)
@@ -239,16 +238,13 @@ class SessionManager:
         if self.sessions.get(session.info.token) is not session:
             return None
         del self.sessions[session.info.token]
-        warning = None
-        if save_continue and session.worker.running:
-            try:
-                await save_state(self.services, session.worker, session.info.owner_id, session.info.game_id,
-                                 CONTINUE_SLOT)
-                await self._log(session, "state_saved", session.info.owner_id, None, slot=CONTINUE_SLOT,
-                                reason=reason)
-            except (TreazrError, sqlite3.Error, OSError) as error:
-                warning = f"the Continue state could not be saved: {_why(error)}"
-                log.warning("session %s: %s", session.info.id, warning)
+        session.end_reason = session.end_reason or reason  # before the worker stops: its pump must not say why
+        info = session.info
+        ended = await end_play(self.services.db, self.services.data, session.worker, user_id=info.owner_id,
+                               game_id=info.game_id, save_continue=save_continue)
+        if ended.continue_state is not None:
+            await self._log(session, "state_saved", info.owner_id, None, slot=CONTINUE_SLOT, reason=reason)
+        warning = ended.warning
         session.broadcast(control("ended", reason=reason, warning=warning))
         await session.stop(reason)
         viewers = list(session.viewers.values())
@@ -266,7 +262,7 @@ class SessionManager:
         try:
             await history.mark_ended(self.services.db, session_id, game_id, reason)
         except (sqlite3.Error, OSError) as error:
-            log.error("session %s: could not record its end (%s); will try again", session_id, _why(error))
+            log.error("session %s: could not record its end (%s); will try again", session_id, why(error))
             self._unrecorded[session_id] = (game_id, reason)
         else:
             self._unrecorded.pop(session_id, None)
@@ -279,9 +275,6 @@ class SessionManager:
 
     async def _end_quietly(self, session: PlaySession, reason: str) -> None:
         await self.end(session, reason)
-
-    def continue_path(self, session: PlaySession) -> Path:
-        return state_path(self.services.data, session.info.owner_id, session.info.game_id, CONTINUE_SLOT)
 
     # -- viewers ------------------------------------------------------------------------------
     async def join(self, session: PlaySession, viewer: Viewer) -> None:
@@ -315,7 +308,7 @@ class SessionManager:
             await history.log_event(self.services.db, session.info.id, kind, user_id=user_id,
                                     game_id=session.info.game_id, device_id=device_id, **detail)
         except (sqlite3.Error, OSError) as error:
-            log.error("session %s: could not record %s: %s", session.info.id, kind, _why(error))
+            log.error("session %s: could not record %s: %s", session.info.id, kind, why(error))
 
     # -- playing together ---------------------------------------------------------------------
     async def change_ports(self, session: PlaySession, user: AuthUser | None, changes: list[PortChange],
@@ -399,6 +392,3 @@ class SessionManager:
                     viewer.push_control(control("error", code="signed_out", message="You were signed out."))
                     viewer.close(CLOSE_REVOKED, "signed out")
                     session.remove_viewer(viewer)
-
-    def describe(self, session: PlaySession) -> dict[str, Any]:
-        return session.describe()

@@ -6,8 +6,8 @@ closed with :data:`CLOSE_RELOAD`. After ``welcome`` the server sends:
 
 Binary (big-endian, 16-byte header, then the payload)::
 
-    VIDEO      kind=1 u8 | flags u8 (bit 0: key = holds an IDR) | 0 u16 | frame_no u32 | timestamp_us f64 | Annex B
-    AUDIO      kind=2 u8 | 0 u8 | 0 u16 | duration_us u32 | timestamp_us f64 | one Opus packet
+    VIDEO      kind=1 u8 | flags u8 (bit 0: key = holds an IDR) | 0 u16 | frame_no u32 | pts_us f64 | Annex B
+    AUDIO      kind=2 u8 | 0 u8 | 0 u16 | duration_us u32 | pts_us f64 | one Opus packet
     INPUT_ACK  kind=3 u8 | 0 u8 | 0 u16 | input seq u32 | frame_no u32 | 0 u32
                (sent just before the first frame that reflects every input up to seq, as far as the
                server can tell: the second frame the worker finishes after the input was forwarded)
@@ -107,12 +107,12 @@ class InputMessage:
     axes: tuple[int, ...]
 
 
-def pack_video(frame_no: int, timestamp_us: int, key: bool, data: bytes) -> bytes:
-    return _VIDEO.pack(KIND_VIDEO, FLAG_KEY if key else 0, 0, frame_no & 0xFFFFFFFF, float(timestamp_us)) + data
+def pack_video(frame_no: int, pts_us: int, key: bool, data: bytes) -> bytes:
+    return _VIDEO.pack(KIND_VIDEO, FLAG_KEY if key else 0, 0, frame_no & 0xFFFFFFFF, float(pts_us)) + data
 
 
-def pack_audio(timestamp_us: int, duration_us: int, data: bytes) -> bytes:
-    return _AUDIO.pack(KIND_AUDIO, 0, 0, duration_us, float(timestamp_us)) + data
+def pack_audio(pts_us: int, duration_us: int, data: bytes) -> bytes:
+    return _AUDIO.pack(KIND_AUDIO, 0, 0, duration_us, float(pts_us)) + data
 
 
 def pack_input_ack(seq: int, frame_no: int) -> bytes:

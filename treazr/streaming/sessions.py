@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +80,12 @@ class _Lateness:
 
 
 class PlaySession:
-    def __init__(self, info: SessionInfo, worker: WorkerHandle, metrics: SessionMetrics) -> None:
+    def __init__(self, info: SessionInfo, worker: WorkerHandle, metrics: SessionMetrics,
+                 on_save_ram: Callable[[], Coroutine[Any, Any, object]] | None = None) -> None:
         self.info = info
+        self._on_save_ram = on_save_ram  # records a battery save the worker wrote (run as a task)
+        self._tasks: set[asyncio.Task[object]] = set()
+        self.save_error: str | None = None  # why the last battery save failed, until one succeeds
         self.worker = worker
         self.metrics = metrics
         self.viewers: dict[int, Viewer] = {}
@@ -202,6 +207,24 @@ class PlaySession:
             self.paused = event.name == "paused"
             self._lateness.rebase()
             self.broadcast(self.state_message())
+        elif event.name == "save_ram_flushed":
+            if self.save_error is not None:
+                self.save_error = None
+                self.broadcast(control("save_status", ok=True, message="Your game is being saved again."))
+            if self._on_save_ram is not None:
+                task = asyncio.create_task(self._on_save_ram(), name=f"treazr-save-ram-{self.info.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._saved)
+        elif event.name == "save_ram_failed":
+            # the worker keeps the game running and tries again at its next flush; the file on disk is the
+            # last good save (writes are atomic). The player sees why until a save works again.
+            self.save_error = str(event.data.get("message") or "the game could not be saved")
+            self.broadcast(control("save_status", ok=False, message=self.save_error))
+
+    def _saved(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("session %s: could not record the battery save: %s", self.info.id, error)
 
     def request_keyframe(self) -> None:
         now = time.monotonic()
@@ -286,4 +309,4 @@ class PlaySession:
                 "started_at": info.started_at,
                 "viewers": len(self.viewers), "paused": self.paused, "degraded": self.degraded,
                 "frames": self.frames_seen, "late_frames": self.late_frames, "chroma": self.chroma,
-                "holders": self.holders(), "url": f"/play/{info.token}"}
+                "holders": self.holders(), "url": f"/play/{info.token}", "save_error": self.save_error}

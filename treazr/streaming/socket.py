@@ -14,8 +14,8 @@ from typing import Any
 from litestar import WebSocket
 
 from treazr.auth.sessions import AuthUser
-from treazr.emulation.states import load_state, save_state
 from treazr.errors import NotFound, TreazrError
+from treazr.saves.states import load_state, save_state
 from treazr.streaming.manager import SessionManager
 from treazr.streaming.protocol import (
     CLOSE_RELOAD,
@@ -180,11 +180,12 @@ async def _owner_command(manager: SessionManager, session: PlaySession, viewer: 
         worker.reset()
         session.request_keyframe()
     elif kind == "save_state":
-        state = await save_state(manager.services, worker, info.owner_id, info.game_id, message["slot"])
+        state = await save_state(manager.services.db, manager.services.data, worker, info.owner_id, info.game_id,
+                                 message["slot"])
         await manager.log_state_event(session, user, "state_saved", state.slot)
         session.broadcast(control("saved", slot=state.slot, label=state.label, created_at=state.created_at))
     elif kind == "load_state":
-        state = await load_state(manager.services, worker, info.owner_id, info.game_id, message["slot"])
+        state = await load_state(manager.services.db, worker, info.owner_id, info.game_id, message["slot"])
         await manager.log_state_event(session, user, "state_loaded", state.slot)
         session.request_keyframe()
         session.broadcast(control("loaded", slot=state.slot, label=state.label))

@@ -68,6 +68,16 @@ class Player {
     this.together = new Together(root, (type, fields) => this.command(type, fields));
     this.chatSeen = [];
     this.notice = "";
+    this.saveError = ""; // the worker could not write the battery save (a full disk): shown until it can
+  }
+
+  showBanner() {
+    const lines = [];
+    if (this.saveError) lines.push(`Your game is not being saved: ${this.saveError}`);
+    if (this.degraded) lines.push("The server is falling behind: frames are late");
+    banner.hidden = lines.length === 0;
+    banner.textContent = lines.join(" · ");
+    banner.classList.toggle("error", !!this.saveError);
   }
 
   async start() {
@@ -164,6 +174,8 @@ class Player {
         this.video.reset();
         this.audio.reset();
         if (message.video) this.video.configure(message.video);
+        this.saveError = (message.session && message.session.save_error) || "";
+        this.showBanner();
         say(this.notice || "");
         if (this.notice) {
           const shown = this.notice;
@@ -188,8 +200,12 @@ class Player {
       case "pong": this.rtt.push(performance.now() - message.t); if (this.rtt.length > 30) this.rtt.shift(); break;
       case "degraded":
         this.degraded = !!message.on;
-        banner.hidden = !message.on;
-        banner.textContent = message.on ? "The server is falling behind: frames are late" : "";
+        this.showBanner();
+        break;
+      case "save_status":
+        this.saveError = message.ok ? "" : message.message;
+        this.showBanner();
+        if (message.ok) { say(message.message); setTimeout(() => say(""), 4000); }
         break;
       case "saved": say(`Saved to ${message.label}.`); setTimeout(() => say(""), 2000); break;
       case "loaded": say(`Loaded ${message.label}.`); setTimeout(() => say(""), 2000); break;

@@ -7,7 +7,6 @@ the pages here call them. Everything in this module is admin-only.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import time
@@ -22,13 +21,14 @@ from litestar.params import JSONBody
 from litestar.response import Template
 
 from treazr import __version__
-from treazr.emulation.covers import cover_path, make_cover_async
+from treazr.emulation.covers import make_cover_async
 from treazr.errors import Conflict, InvalidInput, PermissionDenied, TreazrError
-from treazr.library.repository import stats
+from treazr.library import repository
+from treazr.library.covers import games_without_cover
 from treazr.library.scanner import import_paths
 from treazr.services import Services
+from treazr.streaming.playtime import household, user_sessions
 from treazr.web.browse import playable_platforms
-from treazr.web.playtime import household, user_sessions
 from treazr.web.routes._common import error_page, iso_time, services_of
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager
@@ -68,17 +68,9 @@ class RescanJob:
         return {k: v for k, v in asdict(self).items() if k != "stopping"}
 
 
-def known_roots(services: Services) -> list[str]:
+async def known_roots(services: Services) -> list[str]:
     """Folders to rescan: the configured roots, every folder imported before, and the uploads."""
-    roots = list(services.settings.library.roots)
-    uploads = services.data.uploads
-    for row in services.db.query("SELECT paths FROM imports ORDER BY id"):
-        for path in json.loads(row["paths"] or "[]"):
-            if not Path(path).is_relative_to(uploads):
-                roots.append(path)
-    if (uploads / "library").is_dir():
-        roots.append(str(uploads / "library"))
-    return [p for p in dict.fromkeys(roots) if Path(p).expanduser().exists()]
+    return await repository.known_roots(services.db, services.settings.library.roots, services.data.uploads)
 
 
 def _job(request: Request[Any, Any, State]) -> RescanJob | None:
@@ -100,33 +92,19 @@ async def _run(services: Services, job: RescanJob, dats: list[str]) -> None:
         job.finished = time.time()
 
 
-async def _games_without_cover(services: Services) -> list[tuple[int, str, Path]]:
-    playable, _ = await playable_platforms(services)
-    rows = await services.db.aquery(
-        "SELECT g.id, g.platform, f.path, f.container, f.store_path FROM games g JOIN files f ON f.id ="
-        " (SELECT id FROM files WHERE game_id = g.id AND missing = 0 ORDER BY id LIMIT 1)"
-        " WHERE g.cover_path IS NULL ORDER BY g.title COLLATE NOCASE")
-    out = []
-    for row in rows:
-        if row["platform"] in playable and not cover_path(services, row["id"]).is_file():
-            content = (services.data.content / row["store_path"]) if row["store_path"] else Path(
-                row["container"] or row["path"])
-            out.append((int(row["id"]), str(row["platform"]), content))
-    return out
-
-
 async def _make_covers(services: Services, job: RescanJob) -> None:
     """Automatic screenshots for every playable game without a cover, one game at a time."""
     made = 0
     try:
-        todo = await _games_without_cover(services)
+        playable, _ = await playable_platforms(services)
+        todo = await games_without_cover(services.db, services.data.content, services.data.thumbnails, playable)
         job.files_total = len(todo)
-        for game_id, platform, content in todo:
+        for cover in todo:
             if job.stopping:
                 job.state = "stopped"
                 return
-            core = services.cores.require_core(platform)
-            if await make_cover_async(services, game_id, content, core.path) is not None:
+            core = services.cores.require_core(cover.platform)
+            if await make_cover_async(services, cover.game_id, cover.content, core.path) is not None:
                 made += 1
             job.files_done += 1
         job.report, job.state = {"made": made, "without": job.files_total - made}, "done"
@@ -164,16 +142,16 @@ async def start_rescan(request: Request[Any, Any, State], data: JSONBody[dict[st
         raise Conflict("a library job is already running")
     paths = data.get("paths") if isinstance(data, dict) else None
     dats = (data.get("dats") if isinstance(data, dict) else None) or []
-    paths = paths or known_roots(services)
+    paths = paths or await known_roots(services)
     if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
         raise InvalidInput("paths must be a list of folders on the server")
     if not isinstance(dats, list) or not all(isinstance(p, str) and p for p in dats):
         raise InvalidInput("dats must be a list of DAT files on the server")
     if not paths:
         raise InvalidInput("there is nothing to rescan yet: give a folder to import")
-    for path in [*paths, *dats]:
-        if not Path(path).expanduser().exists():
-            raise InvalidInput(f"{path} does not exist on the server")
+    absent = await asyncio.to_thread(lambda: [p for p in [*paths, *dats] if not Path(p).expanduser().exists()])
+    if absent:
+        raise InvalidInput(f"{absent[0]} does not exist on the server")
     job = RescanJob(paths=[str(Path(p).expanduser()) for p in paths])
     return _start(request, job, _run(services, job, dats))
 
@@ -196,18 +174,10 @@ async def rescan_status(request: Request[Any, Any, State]) -> dict[str, Any]:
 
 
 async def library_overview(services: Services) -> dict[str, Any]:
-    summary = await asyncio.to_thread(stats, services.db)
-    missing = await services.db.aquery(
-        "SELECT f.id, f.path, f.game_id, g.title, g.platform FROM files f JOIN games g ON g.id = f.game_id"
-        " WHERE f.missing = 1 ORDER BY f.path LIMIT 500")
-    dats = await services.db.aquery("SELECT id, name, description, version, format, entries, loaded_at FROM dat_files"
-                                    " ORDER BY name")
-    imports = await services.db.aquery("SELECT id, started_at, finished_at, status, paths, added, updated, unchanged,"
-                                       " missing, failed FROM imports ORDER BY id DESC LIMIT 10")
-    for row in imports:
-        row["paths"] = json.loads(row["paths"] or "[]")
-    return {"stats": summary, "roots": await asyncio.to_thread(known_roots, services), "missing_files": missing,
-            "dats": dats, "imports": imports}
+    db = services.db
+    return {"stats": await asyncio.to_thread(repository.stats, db), "roots": await known_roots(services),
+            "missing_files": await repository.missing_files(db), "dats": await repository.dat_files(db),
+            "imports": await repository.recent_imports(db)}
 
 
 @get("/api/admin/library", guards=[admin_only])
@@ -258,7 +228,8 @@ async def server_overview(request: Request[Any, Any, State]) -> dict[str, Any]:
                                      "frames_dropped": v.counters.frames_dropped}
                                     for v in session.viewers.values()]
         sessions.append(described)
-    return {"health": {"version": __version__, "database": "ok" if services.db.check() else "error",
+    healthy = await asyncio.to_thread(services.db.check)  # a quick check reads the whole file
+    return {"health": {"version": __version__, "database": "ok" if healthy else "error",
                        "uptime_s": round(time.monotonic() - request.app.state.started_monotonic, 1)},
             "sessions": sessions, "disk": await asyncio.to_thread(_disk, services)}
 

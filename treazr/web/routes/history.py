@@ -1,6 +1,6 @@
 """Play history: your own sessions and play time, and the household overview for admins.
 
-Everything is derived from the append-only ``play_events`` log (:mod:`treazr.web.playtime`).
+Everything is derived from the append-only ``play_events`` log (:mod:`treazr.streaming.playtime`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from treazr.web.playtime import household, play_stats, user_sessions
+from treazr.streaming.playtime import games_played, household, user_sessions
 from treazr.web.routes._common import user_and_services
 from treazr.web.security import admin_only, current_user
 
@@ -21,12 +21,7 @@ __all__ = ["ROUTES", "my_history"]
 
 async def my_history(request: Request[Any, Any, State], limit: int = 100) -> dict[str, Any]:
     user, services = user_and_services(request)
-    stats = await play_stats(services.db, user.user_id)
-    titles = {r["id"]: r for r in await services.db.aquery(
-        f"SELECT id, title, platform FROM games WHERE id IN ({', '.join('?' * len(stats)) or 'NULL'})", list(stats))}
-    games = sorted(({"game_id": g, "title": titles[g]["title"] if g in titles else "Treazr Demo",
-                     "platform": titles[g]["platform"] if g in titles else "demo", **s} for g, s in stats.items()),
-                   key=lambda row: row["last_played"] or "", reverse=True)
+    games = await games_played(services.db, user.user_id)
     return {"sessions": await user_sessions(services.db, user.user_id, limit), "games": games,
             "total_seconds": round(sum(g["seconds"] for g in games), 1)}
 

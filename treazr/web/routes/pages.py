@@ -15,10 +15,12 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from treazr.errors import InvalidInput, NotFound
+from treazr.library.browse import platform_counts
+from treazr.library.listing import SORTS, GameQuery
 from treazr.library.platforms import PLATFORMS
 from treazr.services import Services
 from treazr.streaming.manager import DEMO_GAME_ID
-from treazr.web.browse import SORTS, GameQuery, continue_row, game_detail, list_games, platform_counts
+from treazr.web.browse import continue_row, game_detail, list_games
 from treazr.web.routes._common import error_page, iso_time, services_of, user_and_services
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager

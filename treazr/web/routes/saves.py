@@ -7,6 +7,7 @@ session, never from the request), for a game they may see; someone else's state 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ from litestar import Request, Response, delete, get, put
 from litestar.datastructures import State
 from litestar.params import FromPath
 
-from treazr.emulation.saves import MAX_SAVE_RAM, import_srm, read_save_ram, save_ram_info
-from treazr.emulation.states import CONTINUE_SLOT, delete_state, get_state, list_states
 from treazr.errors import Conflict, InvalidContent, NotFound
+from treazr.saves.save_ram import MAX_SAVE_RAM, import_srm, read_save_ram, save_ram_info
+from treazr.saves.states import CONTINUE_SLOT, StateInfo, delete_state, get_state, list_states
 from treazr.services import Services
 from treazr.web.browse import visible_or_404
 from treazr.web.playtime import play_stats
@@ -27,18 +28,20 @@ from treazr.web.security import AuthUser, members_only
 __all__ = ["ROUTES", "my_saves"]
 
 
-def _state_json(game_id: int, state: Any) -> dict[str, Any]:
+def _state_json(game_id: int, state: StateInfo, has_thumbnail: bool) -> dict[str, Any]:
     base = f"/api/games/{game_id}/states/{state.slot}"
     return {"slot": state.slot, "label": state.label, "size": state.size, "frame_no": state.frame_no,
             "core_name": state.core_name, "core_version": state.core_version, "created_at": state.created_at,
-            "thumbnail_url": f"{base}/thumbnail" if state.thumbnail and Path(state.thumbnail).is_file() else None,
-            "download_url": f"{base}/download"}
+            "thumbnail_url": f"{base}/thumbnail" if has_thumbnail else None, "download_url": f"{base}/download"}
 
 
 async def my_saves(services: Services, user: AuthUser, game_id: int) -> dict[str, Any]:
     """The user's states, save RAM, play time and last played for one game."""
-    states = [_state_json(game_id, s) for s in list_states(services, user.user_id, game_id) if Path(s.path).is_file()]
-    srm = save_ram_info(services, user.user_id, game_id)
+    found = await list_states(services.db, user.user_id, game_id)
+    thumbnails = await asyncio.to_thread(lambda: [s.thumbnail is not None and Path(s.thumbnail).is_file()
+                                                  for s in found])
+    states = [_state_json(game_id, s, has) for s, has in zip(found, thumbnails, strict=True)]
+    srm = await save_ram_info(services.db, services.data, user.user_id, game_id)
     stats = (await play_stats(services.db, user.user_id, game_id)).get(game_id, {})
     return {"states": states, "continue": next((s for s in states if s["slot"] == CONTINUE_SLOT), None),
             "save_ram": {"size": srm["size"], "updated_at": srm["updated_at"], "sha256": srm["sha256"],
@@ -54,10 +57,17 @@ async def saves(request: Request[Any, Any, State], game_id: FromPath[int]) -> di
     return await my_saves(services, user, game_id)
 
 
-async def _my_state(request: Request[Any, Any, State], game_id: int, slot: int) -> Any:
+async def _my_state(request: Request[Any, Any, State], game_id: int, slot: int) -> StateInfo:
     user, services = user_and_services(request)
     await visible_or_404(services.db, user, game_id)
-    return get_state(services, user.user_id, game_id, slot)
+    return await get_state(services.db, user.user_id, game_id, slot)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NotFound("this file is gone") from None
 
 
 @get("/api/games/{game_id:int}/states/{slot:int}/thumbnail")
@@ -65,9 +75,9 @@ async def state_thumbnail(request: Request[Any, Any, State], game_id: FromPath[i
                           slot: FromPath[int]) -> Response[bytes]:
     """Any signed-in user: the screenshot of one of their own states."""
     state = await _my_state(request, game_id, slot)
-    if not state.thumbnail or not Path(state.thumbnail).is_file():
+    if not state.thumbnail:
         raise NotFound("this state has no picture")
-    return Response(Path(state.thumbnail).read_bytes(), media_type="image/png",
+    return Response(await asyncio.to_thread(_read, state.thumbnail), media_type="image/png",
                     headers={"Cache-Control": "private, no-cache"})
 
 
@@ -77,7 +87,7 @@ async def state_download(request: Request[Any, Any, State], game_id: FromPath[in
     """Any signed-in user: download one of their own state files (RetroArch-style ``.state``)."""
     state = await _my_state(request, game_id, slot)
     name = f"game{game_id}-{'continue' if slot == CONTINUE_SLOT else f'slot{slot}'}.state"
-    return Response(Path(state.path).read_bytes(), media_type="application/octet-stream",
+    return Response(await asyncio.to_thread(_read, state.path), media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -87,7 +97,7 @@ async def state_delete(request: Request[Any, Any, State], game_id: FromPath[int]
     """Admins and members: delete one of their own states (children cannot delete)."""
     user, services = user_and_services(request)
     await _my_state(request, game_id, slot)
-    delete_state(services, user.user_id, game_id, slot)
+    await delete_state(services.db, user.user_id, game_id, slot)
     return {"deleted": slot}
 
 
@@ -96,7 +106,7 @@ async def srm_download(request: Request[Any, Any, State], game_id: FromPath[int]
     """Any signed-in user: their own battery save for a game, as a RetroArch ``.srm``."""
     user, services = user_and_services(request)
     game = await visible_or_404(services.db, user, game_id)
-    data = read_save_ram(services.data, user.user_id, game_id)
+    data = await asyncio.to_thread(read_save_ram, services.data, user.user_id, game_id)
     if data is None:
         raise NotFound("there is no save for this game yet")
     safe = "".join(ch if ch.isalnum() or ch in " -_()" else "_" for ch in game["title"]).strip() or f"game{game_id}"
@@ -117,7 +127,7 @@ async def srm_upload(request: Request[Any, Any, State], game_id: FromPath[int]) 
     body = await request.body()
     if not body:
         raise InvalidContent("the save file is empty")
-    import_srm(services, user.user_id, game_id, body)
+    await import_srm(services.db, services.data, user.user_id, game_id, body)
     return await my_saves(services, user, game_id)
 
 

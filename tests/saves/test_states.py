@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from treazr.emulation import states
 from treazr.emulation.demo_strip import decode_strip
 from treazr.emulation.images import read_png_size
-from treazr.emulation.launch import session_spec
 from treazr.emulation.protocol import RawFrame
 from treazr.emulation.worker import WorkerHandle, WorkerSpec
 from treazr.errors import InvalidContent, InvalidInput, NotFound
+from treazr.saves import states
 from treazr.services import Services
+from treazr.streaming.launch import session_spec
 
 DEBIAN = Path("/usr/lib/x86_64-linux-gnu/libretro")
 USER, OTHER_USER, GAME = 1, 2, 7
@@ -31,7 +31,7 @@ async def next_frame(handle: WorkerHandle, after: int = 0) -> RawFrame:
 
 async def start_demo(services: Services, **fields: object) -> WorkerHandle:
     core = services.cores.require_core("demo")
-    spec = session_spec(services, user_id=USER, game_id=GAME, core=core, content_path=None, **fields)  # type: ignore[arg-type]
+    spec = await session_spec(services, user_id=USER, game_id=GAME, core=core, content_path=None, **fields)  # type: ignore[arg-type]
     return await WorkerHandle.start(spec)
 
 
@@ -40,9 +40,9 @@ async def test_slots_round_trip_with_thumbnails(services: Services) -> None:
     try:
         async with asyncio.timeout(30):
             await next_frame(handle, after=20)
-            saved = await states.save_state(services, handle, USER, GAME, 3)
+            saved = await states.save_state(services.db, services.data, handle, USER, GAME, 3)
             await next_frame(handle, after=saved.frame_no + 30)
-            await states.load_state(services, handle, USER, GAME, 3)
+            await states.load_state(services.db, handle, USER, GAME, 3)
             after_load = await next_frame(handle, after=handle.frame_no)
     finally:
         await handle.stop()
@@ -60,22 +60,22 @@ async def test_ten_slots_and_continue(services: Services) -> None:
     try:
         async with asyncio.timeout(30):
             for slot in [*states.SLOTS, states.CONTINUE_SLOT]:
-                await states.save_state(services, handle, USER, GAME, slot)
+                await states.save_state(services.db, services.data, handle, USER, GAME, slot)
             with pytest.raises(InvalidInput, match="slot 11"):
-                await states.save_state(services, handle, USER, GAME, 11)
+                await states.save_state(services.db, services.data, handle, USER, GAME, 11)
     finally:
         await handle.stop()
-    listed = states.list_states(services, USER, GAME)
+    listed = await states.list_states(services.db, USER, GAME)
     assert [s.slot for s in listed] == list(range(11))
     assert listed[0].label == "Continue" and listed[10].label == "Slot 10"
     assert len({s.path for s in listed}) == 11
-    assert states.list_states(services, OTHER_USER, GAME) == []
+    assert await states.list_states(services.db, OTHER_USER, GAME) == []
     with pytest.raises(NotFound):
-        states.get_state(services, OTHER_USER, GAME, 3)
-    states.delete_state(services, USER, GAME, 4)
+        await states.get_state(services.db, OTHER_USER, GAME, 3)
+    await states.delete_state(services.db, USER, GAME, 4)
     assert not Path(listed[4].path).exists() and not Path(listed[4].thumbnail or "").exists()
     with pytest.raises(NotFound):
-        states.get_state(services, USER, GAME, 4)
+        await states.get_state(services.db, USER, GAME, 4)
 
 
 async def test_a_session_resumes_from_the_continue_state(services: Services) -> None:
@@ -83,10 +83,10 @@ async def test_a_session_resumes_from_the_continue_state(services: Services) -> 
     try:
         async with asyncio.timeout(30):
             await next_frame(handle, after=40)
-            saved = await states.save_state(services, handle, USER, GAME, states.CONTINUE_SLOT)
+            saved = await states.save_state(services.db, services.data, handle, USER, GAME, states.CONTINUE_SLOT)
     finally:
         await handle.stop()
-    assert states.continue_state_path(services, USER, GAME) == saved.path
+    assert await states.continue_state_path(services.db, USER, GAME) == saved.path
     resumed = await start_demo(services)
     try:
         async with asyncio.timeout(30):
@@ -103,7 +103,7 @@ async def test_a_continue_state_that_does_not_fit_starts_the_game_fresh_and_is_k
     try:
         async with asyncio.timeout(30):
             await next_frame(handle, after=60)
-            saved = await states.save_state(services, handle, USER, GAME, states.CONTINUE_SLOT)
+            saved = await states.save_state(services.db, services.data, handle, USER, GAME, states.CONTINUE_SLOT)
     finally:
         await handle.stop()
     note = Path(saved.path).with_suffix(".json")
@@ -129,7 +129,7 @@ async def test_a_state_from_another_core_is_refused_and_the_session_goes_on(serv
     try:
         async with asyncio.timeout(30):
             await next_frame(handle, after=30)
-            saved = await states.save_state(services, handle, USER, GAME, 1)
+            saved = await states.save_state(services.db, services.data, handle, USER, GAME, 1)
     finally:
         await handle.stop()
     assert saved.core_name == "Gambatte"
@@ -139,7 +139,7 @@ async def test_a_state_from_another_core_is_refused_and_the_session_goes_on(serv
     try:
         async with asyncio.timeout(30):
             with pytest.raises(InvalidContent, match=r"saved with Gambatte v0\.5\.0, but this game now runs on mGBA"):
-                await states.load_state(services, handle, USER, GAME, 1)
+                await states.load_state(services.db, handle, USER, GAME, 1)
             # even without the database's word, the worker refuses it: by the note beside the state...
             with pytest.raises(InvalidContent, match=r"made by Gambatte v0\.5\.0, not mGBA 0\.10\.1"):
                 await handle.load_state(saved.path)
@@ -154,18 +154,20 @@ async def test_a_state_from_another_core_is_refused_and_the_session_goes_on(serv
     assert handle.error is None
 
 
-async def test_end_session_writes_continue_and_the_save(services: Services) -> None:
-    from treazr.emulation.launch import end_session
-    from treazr.emulation.saves import save_ram_info
+async def test_ending_play_writes_continue_and_records_the_save(services: Services) -> None:
+    from treazr.saves.save_ram import save_ram_info
+    from treazr.saves.session_end import end_play
 
     handle = await start_demo(services)
     handle.fast_forward(True)
     async with asyncio.timeout(30):
         await next_frame(handle, after=130)  # a point has been played: save RAM changed
-        state = await end_session(services, handle, user_id=USER, game_id=GAME)
+        ended = await end_play(services.db, services.data, handle, user_id=USER, game_id=GAME)
+    state = ended.continue_state
     assert handle.error is None and not handle.running
     assert state is not None and state.slot == states.CONTINUE_SLOT
-    info = save_ram_info(services, USER, GAME)
+    assert ended.warning is None
+    info = await save_ram_info(services.db, services.data, USER, GAME)
     assert info is not None and info["size"] == 16 and info["core_name"] == "Treazr Demo"
     resumed = await start_demo(services)
     try:
@@ -182,7 +184,7 @@ async def test_a_state_of_another_version_of_the_same_core_is_refused(services: 
     try:
         async with asyncio.timeout(30):
             await next_frame(handle, after=10)
-            saved = await states.save_state(services, handle, USER, GAME, 2)
+            saved = await states.save_state(services.db, services.data, handle, USER, GAME, 2)
             note = Path(saved.path).with_suffix(".json")
             assert json.loads(note.read_text())["core_version"] == "1.0"
             # the same bytes, as an older build of the demo core would have written them

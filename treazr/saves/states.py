@@ -12,18 +12,19 @@ starts the game from the beginning and keeps the state (see ``runner._Session.st
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from treazr.emulation.saves import check_ids
+from treazr.db import Database, Row
 from treazr.errors import InvalidContent, InvalidInput, NotFound
 from treazr.paths import DataDir
+from treazr.saves.save_ram import check_ids
 
 if TYPE_CHECKING:
     from treazr.emulation.worker import WorkerHandle
-    from treazr.services import Services
 
 __all__ = ["CONTINUE_SLOT", "SLOTS", "StateInfo", "check_compatible", "continue_state_path", "delete_state",
            "get_state", "list_states", "load_state", "save_state", "state_path"]
@@ -63,40 +64,44 @@ def state_path(data: DataDir, user_id: int, game_id: int, slot: int) -> Path:
     return data.states / str(user_id) / str(game_id) / f"{name}.state"
 
 
-def _info(row: dict[str, Any]) -> StateInfo:
+def _info(row: Row) -> StateInfo:
     return StateInfo(**{k: row[k] for k in StateInfo.__dataclass_fields__})
 
 
-async def save_state(services: Services, handle: WorkerHandle, user_id: int, game_id: int, slot: int) -> StateInfo:
+_UPSERT = ("INSERT INTO save_states (user_id, game_id, slot, path, thumbnail, size, frame_no, core_name, core_version, "
+           "created_at) VALUES (:user_id, :game_id, :slot, :path, :thumbnail, :size, :frame_no, :core_name, "
+           ":core_version, :created_at) ON CONFLICT (user_id, game_id, slot) DO UPDATE SET path = excluded.path, "
+           "thumbnail = excluded.thumbnail, size = excluded.size, frame_no = excluded.frame_no, "
+           "core_name = excluded.core_name, core_version = excluded.core_version, created_at = excluded.created_at")
+
+
+async def save_state(db: Database, data: DataDir, handle: WorkerHandle, user_id: int, game_id: int,
+                     slot: int) -> StateInfo:
     """Save the running game into ``slot``; returns once the state and its thumbnail are on disk."""
-    path = state_path(services.data, user_id, game_id, slot)
+    path = state_path(data, user_id, game_id, slot)
     reply = await handle.save_state(path)
     row = {"user_id": user_id, "game_id": game_id, "slot": slot, "path": str(path), "thumbnail": reply.get("thumbnail"),
            "size": int(reply["size"]), "frame_no": int(reply.get("frame_no", 0)), "core_name": handle.core_name,
            "core_version": handle.core_version, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    await services.db.aexecute(
-        "INSERT INTO save_states (user_id, game_id, slot, path, thumbnail, size, frame_no, core_name, core_version, "
-        "created_at) VALUES (:user_id, :game_id, :slot, :path, :thumbnail, :size, :frame_no, :core_name, "
-        ":core_version, :created_at) ON CONFLICT (user_id, game_id, slot) DO UPDATE SET path = excluded.path, "
-        "thumbnail = excluded.thumbnail, size = excluded.size, frame_no = excluded.frame_no, "
-        "core_name = excluded.core_name, core_version = excluded.core_version, created_at = excluded.created_at",
-        row)
-    return get_state(services, user_id, game_id, slot)
+    await db.aexecute(_UPSERT, row)
+    return await get_state(db, user_id, game_id, slot)
 
 
-def list_states(services: Services, user_id: int, game_id: int) -> list[StateInfo]:
+async def list_states(db: Database, user_id: int, game_id: int) -> list[StateInfo]:
+    """The player's states of one game whose files are on disk, by slot (Continue first)."""
     check_ids(user_id, game_id)
-    rows = services.db.query("SELECT * FROM save_states WHERE user_id = ? AND game_id = ? ORDER BY slot",
-                             (user_id, game_id))
-    return [_info(row) for row in rows]
+    rows = await db.aquery("SELECT * FROM save_states WHERE user_id = ? AND game_id = ? ORDER BY slot",
+                           [user_id, game_id])
+    on_disk = await asyncio.to_thread(lambda: [Path(row["path"]).is_file() for row in rows])
+    return [_info(row) for row, present in zip(rows, on_disk, strict=True) if present]
 
 
-def get_state(services: Services, user_id: int, game_id: int, slot: int) -> StateInfo:
+async def get_state(db: Database, user_id: int, game_id: int, slot: int) -> StateInfo:
     check_ids(user_id, game_id)
     _check_slot(slot)
-    row = services.db.query_one("SELECT * FROM save_states WHERE user_id = ? AND game_id = ? AND slot = ?",
-                                (user_id, game_id, slot))
-    if row is None or not Path(row["path"]).is_file():
+    row = await db.aquery_one("SELECT * FROM save_states WHERE user_id = ? AND game_id = ? AND slot = ?",
+                              [user_id, game_id, slot])
+    if row is None or not await asyncio.to_thread(Path(row["path"]).is_file):
         label = "Continue state" if slot == CONTINUE_SLOT else f"state in slot {slot}"
         raise NotFound(f"there is no {label} for this game")
     return _info(row)
@@ -110,25 +115,29 @@ def check_compatible(state: StateInfo, core_name: str, core_version: str) -> Non
                              "version that made them, so it was not loaded")
 
 
-async def load_state(services: Services, handle: WorkerHandle, user_id: int, game_id: int, slot: int) -> StateInfo:
-    state = get_state(services, user_id, game_id, slot)
+async def load_state(db: Database, handle: WorkerHandle, user_id: int, game_id: int, slot: int) -> StateInfo:
+    state = await get_state(db, user_id, game_id, slot)
     check_compatible(state, handle.core_name, handle.core_version)
     await handle.load_state(state.path)
     return state
 
 
-def continue_state_path(services: Services, user_id: int, game_id: int) -> str | None:
+async def continue_state_path(db: Database, user_id: int, game_id: int) -> str | None:
     """The Continue state to start a session from, if there is one. Whether it fits the running core is the
     worker's call (the state's note, then the core's own answer); one that does not starts the game fresh."""
     try:
-        return get_state(services, user_id, game_id, CONTINUE_SLOT).path
+        return (await get_state(db, user_id, game_id, CONTINUE_SLOT)).path
     except NotFound:
         return None
 
 
-def delete_state(services: Services, user_id: int, game_id: int, slot: int) -> None:
-    state = get_state(services, user_id, game_id, slot)
-    services.db.execute("DELETE FROM save_states WHERE id = ?", (state.id,))
-    for name in (state.path, state.thumbnail, str(Path(state.path).with_suffix(".json"))):
-        if name:
-            Path(name).unlink(missing_ok=True)
+async def delete_state(db: Database, user_id: int, game_id: int, slot: int) -> None:
+    state = await get_state(db, user_id, game_id, slot)
+    await db.aexecute("DELETE FROM save_states WHERE id = ?", [state.id])
+
+    def remove() -> None:
+        for name in (state.path, state.thumbnail, str(Path(state.path).with_suffix(".json"))):
+            if name:
+                Path(name).unlink(missing_ok=True)
+
+    await asyncio.to_thread(remove)

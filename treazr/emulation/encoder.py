@@ -1,4 +1,11 @@
-"""Per-session encoders: core frames to H.264 access units, core audio to Opus packets (PyAV).
+"""The worker's encoders: core frames to H.264 access units, core audio to Opus packets (PyAV).
+
+When a session asks for encoded video (``WorkerSpec.video``), :func:`open_encoders` gives the worker one
+:class:`Encoders` pair, whose :meth:`Encoders.encode` turns each emulated frame and its audio into socket
+messages (:mod:`treazr.emulation.protocol`). The video access unit comes out before the frame's audio is
+encoded, so the worker sends it at once: the picture, which the player is waiting on, does not wait for
+Opus. ``WorkerSpec.video`` holds ``chroma`` ("444" | "420"), ``bitrate_kbps``, ``audio_bitrate_kbps`` and
+``packet_ms``; the web process fills them from ``settings.streaming``.
 
 The video path is tuned for latency, not for file size: libx264 ``ultrafast`` + ``zerolatency``, one
 access unit out per frame in, no B-frames, no periodic keyframes (a viewer that joins, a decoder that
@@ -16,38 +23,39 @@ Colour: full-range BT.601 with sRGB primaries and transfer written in the VUI, s
 core's RGB values without any gamma or gamut conversion.
 
 The hot path allocates nothing of its own: the BGRX frame is converted in 8.8 fixed point, in one C pass
-(``tzf_bgrx_to_yuv`` in ``emulator_cores/frontend/treazr_colour.c``), straight into the planes of one
-reused ``av.VideoFrame``.
+(``tzf_bgrx_to_yuv`` in ``emulator_cores/frontend/treazr_colour.c``, declared with the frontend's other
+functions in :mod:`treazr.emulation.libretro`), straight into the planes of one reused ``av.VideoFrame``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
-from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import numpy as np
 from av.video.frame import PictureType
 
 from treazr.emulation.libretro import frontend
+from treazr.emulation.protocol import encode_audio, encode_control, encode_video
 from treazr.errors import InvalidInput
 
 __all__ = [
     "AudioEncoder",
-    "AudioPacket",
     "Chroma",
+    "Encoders",
+    "OpusPacket",
     "VideoAccessUnit",
     "VideoConfig",
     "VideoEncoder",
     "codec_string",
     "is_idr",
     "nal_units",
+    "open_encoders",
 ]
 
 Chroma = Literal["444", "420"]
@@ -55,6 +63,7 @@ Chroma = Literal["444", "420"]
 OPUS_RATE = 48000
 _STATS_FRAMES = 240
 _UPSCALE_420 = 2
+_VIDEO_KEYS = {"chroma", "bitrate_kbps", "audio_bitrate_kbps", "packet_ms"}  # of WorkerSpec.video
 
 
 @dataclass(frozen=True)
@@ -76,14 +85,14 @@ class VideoAccessUnit:
 
     data: bytes
     key: bool
-    frame_number: int
-    timestamp_us: int
+    frame_no: int
+    pts_us: int
 
 
 @dataclass(frozen=True)
-class AudioPacket:
+class OpusPacket:
     data: bytes
-    timestamp_us: int  # of the first sample, on the 48 kHz timeline of this encoder
+    pts_us: int  # of the first sample, on the 48 kHz timeline of this encoder
     duration_us: int
 
 
@@ -138,6 +147,7 @@ class VideoEncoder:
         self._planes: list[np.ndarray] = []
         self._encode_ms = np.zeros(_STATS_FRAMES, np.float64)  # a ring of the latest per-frame encode times
         self._timed = 0
+        self._to_yuv = frontend().tzf_bgrx_to_yuv
 
     def request_keyframe(self) -> None:
         """Make the next frame an IDR (a viewer joined, a decoder failed, a viewer skipped frames)."""
@@ -151,7 +161,7 @@ class VideoEncoder:
             self.chroma = chroma
             self._close_context()
 
-    def encode(self, frame: np.ndarray, frame_number: int, timestamp_us: int) -> VideoAccessUnit:
+    def encode(self, frame: np.ndarray, frame_no: int, pts_us: int) -> VideoAccessUnit:
         """Encode one BGRX frame of shape (h, w, 4); returns its access unit (zerolatency: no delay).
 
         A change of size or chroma starts a new stream whose first unit is an IDR; ``self.config``
@@ -174,10 +184,10 @@ class VideoEncoder:
         data = b"".join(bytes(packet) for packet in packets)
         key = is_idr(data)
         if key and self.config is not None and not self.config.codec:
-            self.config = _with_codec(self.config, codec_string(data))
+            self.config = replace(self.config, codec=codec_string(data))
         self._encode_ms[self._timed % _STATS_FRAMES] = (time.perf_counter() - started) * 1000
         self._timed += 1
-        return VideoAccessUnit(data=data, key=key, frame_number=frame_number, timestamp_us=timestamp_us)
+        return VideoAccessUnit(data=data, key=key, frame_no=frame_no, pts_us=pts_us)
 
     def take_encode_ms(self) -> list[float]:
         """Conversion + encode time of each frame since the last call (at most the latest 240), in ms.
@@ -244,7 +254,7 @@ class VideoEncoder:
         if frame.strides[1:] != (4, 1):
             frame = np.ascontiguousarray(frame)
         luma, cb, cr = self._planes
-        _colour().tzf_bgrx_to_yuv(
+        self._to_yuv(
             frame.ctypes.data, width, height, frame.strides[0], luma.ctypes.data, luma.strides[0],
             cb.ctypes.data, cb.strides[0], cr.ctypes.data, cr.strides[0], 1 if self.chroma == "444" else _UPSCALE_420)
 
@@ -255,26 +265,10 @@ class VideoEncoder:
         self._shape = (0, 0)
 
 
-@cache
-def _colour() -> ctypes.CDLL:
-    lib = frontend()
-    lib.tzf_bgrx_to_yuv.restype = None
-    lib.tzf_bgrx_to_yuv.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                    ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
-                                    ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-    return lib
-
-
 def _plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
     """A writable (height, width) numpy view of one plane of a frame (rows may be padded)."""
     rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)
     return rows[:, :plane.width]
-
-
-def _with_codec(config: VideoConfig, codec: str) -> VideoConfig:
-    return VideoConfig(codec=codec, chroma=config.chroma, coded_width=config.coded_width,
-                       coded_height=config.coded_height, width=config.width, height=config.height,
-                       scale=config.scale)
 
 
 class AudioEncoder:
@@ -303,7 +297,7 @@ class AudioEncoder:
         self._context = context
         self._packets = 0
 
-    def encode(self, samples: np.ndarray) -> list[AudioPacket]:
+    def encode(self, samples: np.ndarray) -> list[OpusPacket]:
         """Encode int16 samples of shape (n, 2); returns the whole packets that are ready (maybe none)."""
         if samples.ndim != 2 or samples.shape[1] != 2 or samples.dtype != np.int16:
             raise InvalidInput(f"expected int16 stereo samples of shape (n, 2), got {samples.shape} {samples.dtype}")
@@ -313,11 +307,54 @@ class AudioEncoder:
         frame.sample_rate = self.input_rate
         return [self._packet(bytes(packet)) for packet in self._context.encode(frame)]
 
-    def _packet(self, data: bytes) -> AudioPacket:
+    def _packet(self, data: bytes) -> OpusPacket:
         duration = self.packet_ms * 1000
-        packet = AudioPacket(data=data, timestamp_us=self._packets * duration, duration_us=duration)
+        packet = OpusPacket(data=data, pts_us=self._packets * duration, duration_us=duration)
         self._packets += 1
         return packet
 
     def close(self) -> None:
         self._context = None  # type: ignore[assignment]
+
+
+class Encoders:
+    """H.264 + Opus for one session. A new video config (size or chroma change) is announced as a
+    ``video_config`` event just before the key frame that starts it."""
+
+    video_codec = "h264"
+    audio_codec = "opus"
+
+    def __init__(self, video: VideoEncoder, audio: AudioEncoder) -> None:
+        self.video = video
+        self.audio = audio
+        self._config: VideoConfig | None = None
+
+    def encode(self, frame_no: int, pts_us: int, frame: np.ndarray, audio: np.ndarray | None) -> Iterator[bytes]:
+        """The socket messages of one frame, video first; the audio is encoded only when asked for the
+        messages after the video's."""
+        unit = self.video.encode(frame, frame_no, pts_us)
+        if self.video.config is not None and self.video.config != self._config and self.video.config.codec:
+            self._config = self.video.config
+            yield encode_control({"event": "video_config", **asdict(self._config)})
+        yield encode_video(unit.frame_no, unit.pts_us, unit.key, unit.data)
+        if audio is not None and len(audio):
+            for packet in self.audio.encode(audio):
+                yield encode_audio(packet.pts_us, packet.data)
+
+    def request_keyframe(self) -> None:
+        self.video.request_keyframe()
+
+    def close(self) -> None:
+        self.video.close()
+        self.audio.close()
+
+
+def open_encoders(video: dict[str, Any], fps: float, sample_rate: float) -> Encoders:
+    """The encoders a ``WorkerSpec.video`` asks for, at the core's frame and sample rates."""
+    unknown = set(video) - _VIDEO_KEYS
+    if unknown:
+        raise InvalidInput(f"unknown video settings: {', '.join(sorted(unknown))}")
+    return Encoders(
+        VideoEncoder(fps=fps, chroma=video.get("chroma", "444"), bitrate_kbps=int(video.get("bitrate_kbps", 3000))),
+        AudioEncoder(sample_rate=sample_rate, bitrate_kbps=int(video.get("audio_bitrate_kbps", 96)),
+                     packet_ms=int(video.get("packet_ms", 10))))

@@ -1,13 +1,17 @@
-"""The encoders, read back by real FFmpeg decoders (PyAV)."""
+"""The encoders, read back by real FFmpeg decoders (PyAV), and what one frame turns into on the
+worker's socket, in which order."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import av
 import numpy as np
 import pytest
 
+from treazr.emulation.encoder import AudioEncoder, VideoEncoder, codec_string, is_idr, nal_units, open_encoders
+from treazr.emulation.protocol import AudioPacket, VideoPacket, decode_frame, split_frame
 from treazr.errors import InvalidInput
-from treazr.streaming.encoder import AudioEncoder, VideoEncoder, codec_string, is_idr, nal_units
 
 
 def pixel_art(frame: int, height: int = 240, width: int = 256) -> np.ndarray:
@@ -132,7 +136,7 @@ def test_audio_is_resampled_to_48k_opus_packets(core_rate: float) -> None:
         packets.extend(encoder.encode(np.ascontiguousarray(stereo[start:start + 534])))
     assert 95 <= len(packets) <= 100
     assert all(p.duration_us == 10_000 for p in packets)
-    assert [p.timestamp_us for p in packets[:3]] == [0, 10_000, 20_000]
+    assert [p.pts_us for p in packets[:3]] == [0, 10_000, 20_000]
     decoder = av.CodecContext.create("libopus", "r")
     pcm = np.concatenate([frame.to_ndarray().reshape(-1) for packet in packets
                           for frame in decoder.decode(av.Packet(packet.data))])
@@ -174,3 +178,39 @@ def test_colour_conversion_is_exactly_the_fixed_point_bt601_formula(chroma: str)
     encoder.encode(strided, 1, 1)
     assert np.array_equal(encoder._planes[1][:37, :51], want_cb)
     encoder.close()
+
+
+def _decoded(message: bytes) -> Any:
+    """A socket message as the parent reads it."""
+    return decode_frame(*split_frame(message))
+
+
+def _frame_and_audio() -> tuple[np.ndarray, np.ndarray]:
+    frame = np.zeros((224, 256, 4), np.uint8)
+    frame[::2, ::3, 1] = 200
+    tone = (np.sin(np.arange(1068) * 0.05) * 6000).astype(np.int16)
+    return frame, np.stack([tone, tone], axis=1)  # two frames of 32 kHz stereo: whole Opus packets
+
+
+def test_a_frame_gives_its_config_then_video_then_audio() -> None:
+    encoders = open_encoders({"chroma": "444"}, fps=60.0, sample_rate=32040.0)
+    frame, audio = _frame_and_audio()
+    messages = [_decoded(m) for m in encoders.encode(1, 16_639, frame, audio)]
+    assert messages[0]["event"] == "video_config" and messages[0]["width"] == 256
+    assert isinstance(messages[1], VideoPacket) and messages[1].key
+    assert (messages[1].frame_no, messages[1].pts_us) == (1, 16_639)
+    assert messages[2:] and all(isinstance(m, AudioPacket) for m in messages[2:])
+    encoders.close()
+
+
+def test_the_video_goes_out_before_the_audio_is_encoded() -> None:
+    """The worker sends each message as it comes: taking the picture must not have run the audio
+    encoder, so a frame's video never waits for Opus."""
+    encoders = open_encoders({"chroma": "444"}, fps=60.0, sample_rate=32040.0)
+    frame, audio = _frame_and_audio()
+    messages = iter(encoders.encode(1, 16_639, frame, audio))
+    assert _decoded(next(messages))["event"] == "video_config"
+    assert isinstance(_decoded(next(messages)), VideoPacket)
+    first = encoders.audio.encode(audio)  # the frame's own audio was never asked for
+    assert first and first[0].pts_us == 0  # so this is the encoder's first packet
+    encoders.close()

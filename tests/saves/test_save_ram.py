@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from treazr.emulation import saves
-from treazr.emulation.launch import session_spec
 from treazr.emulation.worker import WorkerHandle
 from treazr.errors import InvalidContent, InvalidInput, NotFound
+from treazr.saves import save_ram as saves
 from treazr.services import Services
+from treazr.streaming.launch import session_spec
 
 USER, GAME = 3, 12
 
@@ -30,42 +30,42 @@ def test_saves_live_per_user_per_game(services: Services) -> None:
             saves.save_ram_path(services.data, USER, bad)  # type: ignore[arg-type]
 
 
-def test_srm_import_and_export_are_byte_identical(services: Services, tmp_path: Path) -> None:
+async def test_srm_import_and_export_are_byte_identical(services: Services, tmp_path: Path) -> None:
     retroarch_srm = tmp_path / "Game (USA).srm"
     retroarch_srm.write_bytes(os.urandom(32768))
-    stored = saves.import_srm(services, USER, GAME, retroarch_srm)
+    stored = await saves.import_srm(services.db, services.data, USER, GAME, retroarch_srm)
     assert stored.read_bytes() == retroarch_srm.read_bytes()
-    exported = saves.export_srm(services, USER, GAME, tmp_path / "out" / "Game (USA).srm")
+    exported = saves.export_srm(services.data, USER, GAME, tmp_path / "out" / "Game (USA).srm")
     assert exported.read_bytes() == retroarch_srm.read_bytes()
-    info = saves.save_ram_info(services, USER, GAME)
+    info = await saves.save_ram_info(services.db, services.data, USER, GAME)
     assert info is not None
     assert (info["size"], info["sha256"]) == (32768, hashlib.sha256(retroarch_srm.read_bytes()).hexdigest())
-    assert saves.save_ram_info(services, USER + 1, GAME) is None
+    assert await saves.save_ram_info(services.db, services.data, USER + 1, GAME) is None
 
 
-def test_bad_imports_change_nothing(services: Services, tmp_path: Path) -> None:
-    saves.import_srm(services, USER, GAME, b"good save")
+async def test_bad_imports_change_nothing(services: Services, tmp_path: Path) -> None:
+    await saves.import_srm(services.db, services.data, USER, GAME, b"good save")
     empty = tmp_path / "empty.srm"
     empty.write_bytes(b"")
     with pytest.raises(InvalidContent, match="empty"):
-        saves.import_srm(services, USER, GAME, empty)
+        await saves.import_srm(services.db, services.data, USER, GAME, empty)
     huge = tmp_path / "huge.srm"
     with huge.open("wb") as handle:
         handle.truncate(saves.MAX_SAVE_RAM + 1)
     with pytest.raises(InvalidContent, match="at most"):
-        saves.import_srm(services, USER, GAME, huge)
+        await saves.import_srm(services.db, services.data, USER, GAME, huge)
     with pytest.raises(NotFound):
-        saves.import_srm(services, USER, GAME, tmp_path / "missing.srm")
+        await saves.import_srm(services.db, services.data, USER, GAME, tmp_path / "missing.srm")
     assert saves.read_save_ram(services.data, USER, GAME) == b"good save"
     with pytest.raises(NotFound, match="no save"):
-        saves.export_srm(services, USER + 1, GAME, tmp_path / "none.srm")
+        saves.export_srm(services.data, USER + 1, GAME, tmp_path / "none.srm")
 
 
 async def test_an_imported_srm_is_what_the_game_plays_with(services: Services, tmp_path: Path) -> None:
     # the demo core's save RAM: magic, best rally, points played, zero (little-endian)
-    saves.import_srm(services, USER, GAME, struct.pack("<4sIII", b"TZD1", 7, 41, 0))
+    await saves.import_srm(services.db, services.data, USER, GAME, struct.pack("<4sIII", b"TZD1", 7, 41, 0))
     core = services.cores.require_core("demo")
-    spec = session_spec(services, user_id=USER, game_id=GAME, core=core, content_path=None)
+    spec = await session_spec(services, user_id=USER, game_id=GAME, core=core, content_path=None)
     spec.realtime, spec.stream = False, False
     handle = await WorkerHandle.start(spec)
     try:
@@ -75,14 +75,14 @@ async def test_an_imported_srm_is_what_the_game_plays_with(services: Services, t
     finally:
         await handle.stop()
     assert handle.error is None
-    exported = saves.export_srm(services, USER, GAME, tmp_path / "demo.srm").read_bytes()
+    exported = saves.export_srm(services.data, USER, GAME, tmp_path / "demo.srm").read_bytes()
     magic, best, points, _ = struct.unpack("<4sIII", exported)
     assert (magic, best) == (b"TZD1", 7)
     assert points >= 42
     # what the worker flushed is reported at once, read from the file; the record adds the core
-    info = saves.save_ram_info(services, USER, GAME)
+    info = await saves.save_ram_info(services.db, services.data, USER, GAME)
     assert info is not None and info["sha256"] == hashlib.sha256(exported).hexdigest()
     assert info["core_name"] == ""
-    saves.record_flush(services, USER, GAME, core_name="Treazr Demo")
-    info = saves.save_ram_info(services, USER, GAME)
+    await saves.record_flush(services.db, services.data, USER, GAME, core_name="Treazr Demo")
+    info = await saves.save_ram_info(services.db, services.data, USER, GAME)
     assert info is not None and info["core_name"] == "Treazr Demo" and info["size"] == 16

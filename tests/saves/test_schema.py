@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from treazr.emulation.schema import migrations
+from treazr.saves.schema import migrations
 from treazr.schema import MIGRATION_SETS
 
 

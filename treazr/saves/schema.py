@@ -1,4 +1,6 @@
-"""The emulation tables, as named migrations (applied in order at start-up by treazr.schema).
+"""The save tables, as named migrations applied in order at start-up.
+
+The migration set keeps the name it landed with, "emulation", so existing databases are not migrated twice.
 
 Never edit a migration that has landed: add a new one below it.
 
