@@ -247,7 +247,7 @@ def test_interrupted_import_is_consistent_and_a_rerun_continues(tmp_path: Path) 
     assert summary["failed"] == [] and _recorded(data / "treazr.db") == total
     _check_consistent(data / "treazr.db")
     statuses = [row[0] for row in sqlite3.connect(data / "treazr.db").execute("SELECT status FROM imports")]
-    assert statuses == ["interrupted", "running", "done"]  # a killed run cannot say so; its row stays 'running'
+    assert statuses == ["interrupted", "interrupted", "done"]  # the killed run's row is closed by the rerun
 
 
 def test_7z_archive_import(services: Services, roms: Path, tmp_path: Path) -> None:

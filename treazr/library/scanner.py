@@ -25,6 +25,7 @@ from treazr.library.dat import apply_dats_to_games, load_dat, store_dat
 from treazr.library.platforms import PLATFORMS, resolve_slug
 from treazr.library.pools import open_pool
 from treazr.library.probe import Failure, Job, JobResult, Probe, ProbeOptions, run_job
+from treazr.library.recovery import import_lease, recover
 from treazr.library.store import ContentStore
 from treazr.library.walk import Known, walk_roots
 from treazr.services import Services
@@ -179,10 +180,20 @@ def import_paths(services: Services, paths: Iterable[str | os.PathLike[str]], *,
     ``hashing`` is ``"threads"`` (the default: measured faster here, and no child processes in the frozen
     build) or ``"processes"`` (kept so the benchmark can compare the two on the machine at hand).
     """
-    started = time.monotonic()
     if hashing not in ("threads", "processes"):
         raise InvalidInput(f"hashing must be 'threads' or 'processes', not {hashing!r}")
     forced = _check_platform(platform)
+    if dry_run:
+        return _import(services, paths, copy, forced, dats, True, progress, hashing)
+    recover(services.db, services.data)  # what a killed import left, if none is running now
+    with import_lease(services.data):
+        return _import(services, paths, copy, forced, dats, False, progress, hashing)
+
+
+def _import(services: Services, paths: Iterable[str | os.PathLike[str]], copy: bool, forced: str | None,
+            dats: Iterable[str | os.PathLike[str]], dry_run: bool, progress: Progress | None,
+            hashing: str) -> ImportReport:
+    started = time.monotonic()
     roots = [Path(p).expanduser().resolve() for p in paths]
     _load_dats(services, dats, dry_run)
     report = ImportReport()
@@ -192,8 +203,6 @@ def import_paths(services: Services, paths: Iterable[str | os.PathLike[str]], *,
     report.files = len(walk.jobs) + walk.unchanged
     state = ApplyState(vanished=set(walk.vanished))
     store = ContentStore(services.data.content) if copy and not dry_run else None
-    if store is not None:
-        store.clean_incoming()
     options = ProbeOptions(forced, store, archive_limits(services))
     tick = _ticker(progress, report.files, walk.unchanged, sum(job.size for job in walk.jobs))
     run_id = None if dry_run else _record_run(services, [str(r) for r in roots], None, None, "running")

@@ -1,14 +1,14 @@
 """The content store: ROM bytes addressed by SHA-256 under ``data/content/<aa>/<sha256>``.
 
 Identical content is stored once. Copies are written beside their final place and renamed in, so a
-reader never sees half a file, and an interrupted copy leaves only a stray temporary file.
+reader never sees half a file, and an interrupted copy leaves only a stray temporary file (removed at
+the next start by :mod:`treazr.library.recovery`).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 __all__ = ["ContentStore", "StoreWriter"]
@@ -68,19 +68,3 @@ class ContentStore:
     def writer(self) -> StoreWriter:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return StoreWriter(self)
-
-    def clean_incoming(self, older_than_s: float = 24 * 3600) -> int:
-        """Remove temporary files an interrupted copy left behind; returns how many.
-
-        Only old ones: a younger one may belong to an import running right now (a web upload).
-        """
-        removed = 0
-        cutoff = time.time() - older_than_s
-        for stray in self.root.glob(".incoming-*"):
-            try:
-                if stray.stat().st_mtime < cutoff:
-                    stray.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed

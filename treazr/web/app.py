@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from treazr import __version__
 from treazr.auth.sessions import watch_ended_sessions
+from treazr.library.recovery import recover
 from treazr.paths import assets_dir
 from treazr.services import Services
 from treazr.streaming.manager import SessionManager
@@ -57,6 +58,7 @@ def create_app(services: Services) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.started_monotonic = time.monotonic()
+        await asyncio.to_thread(recover, services.db, services.data)  # what a killed import left behind
         await play.start()
         revocation_watch = asyncio.create_task(watch_ended_sessions(services.db, services.revocations.publish))
         try:
