@@ -400,3 +400,26 @@ def test_serve_over_https_play_the_demo_core_then_stop_cleanly(frozen: Frozen, f
     assert frozen_server.process.wait(timeout=60) == 0, frozen_server.log()
     assert not [pid for pid in tree if os.path.exists(f"/proc/{pid}")], "processes outlived the server"
     assert not list(frozen.outside(frozen.tmp).glob("_MEI*")), "the unpacked bundle was left behind"
+
+
+def test_killing_the_bootloader_stops_the_server_and_removes_its_unpacked_files(
+        frozen: Frozen, frozen_server: FrozenServer) -> None:
+    """``kill -9`` of the process a supervisor started (the one-file bootloader) used to orphan the server."""
+    _wait_healthy(frozen_server, frozen.outside(frozen.data_dir / "certificates" / "ca.pem"))
+    tree = _tree(frozen_server.process.pid)
+    executable = frozen.outside(frozen.place.executable)
+    ours = [pid for pid in tree if os.path.samefile(f"/proc/{pid}/exe", executable)]
+    assert len(ours) == 2, f"expected the bootloader and the program it started, found {ours}"
+    bootloader = next(pid for pid in ours if int(Path(f"/proc/{pid}/stat").read_text().split()[3]) not in ours)
+    assert list(frozen.outside(frozen.tmp).glob("_MEI*")), "the bundle should be unpacked while it serves"
+
+    os.kill(bootloader, signal.SIGKILL)
+
+    deadline = time.monotonic() + 60
+    while [pid for pid in tree if os.path.exists(f"/proc/{pid}")] and time.monotonic() < deadline:
+        frozen_server.process.poll()
+        time.sleep(0.1)
+    assert not [pid for pid in tree if os.path.exists(f"/proc/{pid}")], f"the server outlived its bootloader:\n" \
+                                                                         f"{frozen_server.log()}"
+    assert not list(frozen.outside(frozen.tmp).glob("_MEI*")), "the unpacked bundle was left behind"
+    assert "Application shutdown complete." in frozen_server.log(), "the server was not stopped cleanly"
