@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import LiveServer, start_server
@@ -224,6 +224,14 @@ def test_a_rom_plays_and_a_key_and_a_gamepad_change_the_picture(
             break
     else:
         raise AssertionError("no gamepad button changed the picture of test_buttons.nes")
+    # save, then end at once: the passing "Saved" note must not wipe the ending that followed it
+    page.click("[data-action=save]")
+    expect(page.locator("#message")).to_contain_text("Saved to", timeout=30_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-action=end]")
+    expect(page.locator("#message")).to_contain_text("ended", timeout=30_000)
+    time.sleep(2.5)  # past the "Saved" note's own clearing
+    expect(page.locator("#message")).to_contain_text("ended")
     assert not errors, errors
 
 

@@ -24,6 +24,13 @@ function say(text, isError = false) {
   messageBox.classList.toggle("error", isError);
 }
 
+// A passing note ("Saved to Slot 1.") clears itself, but never a message that replaced it meanwhile
+// (the game ending a second later must stay on screen).
+function sayBriefly(text, ms) {
+  say(text);
+  setTimeout(() => { if (messageBox.textContent === text) say(""); }, ms);
+}
+
 function percentile(values, p) {
   if (!values.length) return null;
   const sorted = [...values].sort((a, b) => a - b);
@@ -205,10 +212,10 @@ class Player {
       case "save_status":
         this.saveError = message.ok ? "" : message.message;
         this.showBanner();
-        if (message.ok) { say(message.message); setTimeout(() => say(""), 4000); }
+        if (message.ok) sayBriefly(message.message, 4000);
         break;
-      case "saved": say(`Saved to ${message.label}.`); setTimeout(() => say(""), 2000); break;
-      case "loaded": say(`Loaded ${message.label}.`); setTimeout(() => say(""), 2000); break;
+      case "saved": sayBriefly(`Saved to ${message.label}.`, 2000); break;
+      case "loaded": sayBriefly(`Loaded ${message.label}.`, 2000); break;
       case "ended":
         this.ended = true;
         say(message.warning ? `The game has ended (${message.reason}), but ${message.warning}.`
