@@ -10,6 +10,7 @@ VENV=$ROOT/.venv
 
 DEBIAN_PACKAGES=(python3 python3-venv gcc libc6-dev
   libretro-nestopia libretro-gambatte libretro-mgba libretro-bsnes-mercury-performance libretro-beetle-pce-fast
+  libgl1  # parallel_n64 (from the stable-retro wheel) links libGL even when it renders in software
   retroarch valgrind chromium fonts-dejavu-core libnss3-tools systemd debootstrap)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["tie_to_bootloader"]
+__all__ = ["die_with_parent", "tie_to_bootloader"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,22 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through finally blocks and atexit, unlike the default action
 
 
+def _ask_for_signal_at_parent_death(signum: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        log.warning("cannot ask to be stopped with the parent process: %s", os.strerror(ctypes.get_errno()))
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked helper child (``treazr run``'s core): be killed outright when ``parent`` dies, even in
+    the middle of a core's C code that never returns to Python."""
+    if not sys.platform.startswith("linux"):
+        return
+    _ask_for_signal_at_parent_death(signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request above was in place
+        os._exit(1)
+
+
 def tie_to_bootloader() -> None:
     """Call first thing in the frozen entry point; does nothing elsewhere."""
     unpacked = getattr(sys, "_MEIPASS", None)
@@ -54,9 +70,7 @@ def tie_to_bootloader() -> None:
     bootloader = os.getppid()
     if not _started_by_bootloader(bootloader):
         return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        log.warning("cannot ask to be stopped with the bootloader: %s", os.strerror(ctypes.get_errno()))
+    _ask_for_signal_at_parent_death(signal.SIGTERM)
     # The server installs its own SIGTERM handler (a clean shutdown); every other command stops like this.
     signal.signal(signal.SIGTERM, _stop)
 

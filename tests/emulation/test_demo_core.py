@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,8 @@ def test_a_state_from_something_else_is_refused(tmp_path: Path) -> None:
 def test_fault_option_makes_the_core_fail_at_the_frame(tmp_path: Path, fault: str, died_by: int) -> None:
     done = treazr(tmp_path / "data", "run", "--frames", "30", "--frame-hashes", "--option",
                   f"treazr_demo_fault={fault}", "--option", "treazr_demo_fault_frame=10")
-    assert done.returncode == -died_by
+    crashed = f"Error: the core crashed ({signal.Signals(died_by).name}) treazr_demo_libretro.so running no content"
+    assert done.returncode == 1 and done.stderr.strip() == crashed, done
     healthy = treazr(tmp_path / "data", "run", "--frames", "9", "--option", f"treazr_demo_fault={fault}",
                      "--option", "treazr_demo_fault_frame=10")
     assert healthy.returncode == 0, healthy.stderr
@@ -153,9 +155,25 @@ def test_fault_option_can_hang_the_core(tmp_path: Path) -> None:
     try:
         with pytest.raises(subprocess.TimeoutExpired):
             process.wait(timeout=4)
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(children) == 1  # the core runs in a child, so a crash can be reported in one line
     finally:
         process.kill()
         process.wait()
+    # killing `treazr run` takes the hung core with it
+    core = int(children[0])
+    for _ in range(100):
+        if not _alive(core):
+            break
+        time.sleep(0.05)
+    assert not _alive(core)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_geometry_changes_and_dupes_reach_the_host() -> None:

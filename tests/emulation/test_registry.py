@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cores import without_wheel_cores
 from treazr.emulation.registry import (
     DEBIAN_CORE_DIR,
     BiosFile,
@@ -40,15 +41,22 @@ def test_maps_platforms_to_cores(services: Services) -> None:
     for platform, core_id in EXPECTED.items():
         assert registry.require_core(platform).id == core_id
     assert [c.id for c in registry.candidates("gb")] == ["gambatte", "mgba"]
-    assert registry.core_for("md") is None
-    with pytest.raises(CoreError, match="no installed core plays Mega Drive; install one of: genesis_plus_gx"):
-        registry.require_core("md")
     with pytest.raises(CoreError, match="does not know the platform 'psx'"):
         registry.require_core("psx")
     assert registry.require_core("gb", "mgba").id == "mgba"
-    with pytest.raises(NotFound, match="no usable core named 'snes9x'"):
-        registry.require_core("snes", "snes9x")
+    assert registry.require_core("snes", "snes9x").id == "snes9x"  # a second choice, from the stable-retro wheel
+    with pytest.raises(NotFound, match="no usable core named 'snes9x2010'"):
+        registry.require_core("snes", "snes9x2010")
     assert sorted(registry.platforms_of("gambatte")) == ["gb", "gbc"]
+    assert registry.require_core("md").id == "genesis_plus_gx"  # from the stable-retro wheel
+    assert registry.require_core("n64").id == "parallel_n64"
+
+
+def test_a_platform_no_installed_core_plays_names_the_cores_to_install(services: Services) -> None:
+    registry = without_wheel_cores(services)
+    assert registry.core_for("md") is None
+    with pytest.raises(CoreError, match="no installed core plays Mega Drive; install one of: genesis_plus_gx"):
+        registry.require_core("md")
 
 
 def test_every_manifest_is_complete() -> None:
@@ -101,4 +109,9 @@ def test_bios_status_and_required_bios(services: Services, tmp_path: Path) -> No
 def test_doctor_check(services: Services) -> None:
     ok, detail = doctor_check(services)
     assert ok
-    assert "plays demo, gb, gba, gbc, nes, pce, snes" in detail and "not playable: a2600" in detail
+    plays = re.search(r"plays ([a-z0-9, ]+)", detail)
+    played = {slug.strip() for slug in plays.group(1).split(",")} if plays else set()
+    assert {"a2600", "demo", "gb", "gba", "gbc", "md", "n64", "nes", "pce", "snes"} <= played, detail
+    without_wheel_cores(services)
+    ok, detail = doctor_check(services)
+    assert ok and "plays demo, gb, gba, gbc, nes, pce, snes" in detail and "not playable: a2600" in detail

@@ -184,28 +184,30 @@ async def refusal_code(server: PlayServer, token: str, who: Identity) -> int | N
 
 
 _REFERENCE = """
-import sys, numpy as np
+import json, sys, numpy as np
 from treazr.emulation.core import CoreHost
-host = CoreHost(sys.argv[1], system_dir=sys.argv[3], save_dir=sys.argv[3])
+host = CoreHost(sys.argv[1], system_dir=sys.argv[3], save_dir=sys.argv[3], options=json.loads(sys.argv[6]))
 host.load_game(sys.argv[2] if sys.argv[2] != "-" else None)
 frames = []
 for n in range(int(sys.argv[4])):
     host.run_frame()
     frames.append(host.video_frame()[:, :, :3][:, :, ::-1].copy())
-np.save(sys.argv[5], np.stack(frames))
+np.savez(sys.argv[5], *frames)  # one array per frame: some cores change size in their first frames
 host.close()
 """
 
 
-def core_frames(core: Path, content: Path | None, count: int, work: Path) -> np.ndarray:
+def core_frames(
+    core: Path, content: Path | None, count: int, work: Path, options: dict[str, str] | None = None
+) -> list[np.ndarray]:
     """The core's own first ``count`` frames (RGB), run without input in a separate process
-    (one core per process), to compare decoded video with."""
-    out = work / f"reference-{core.stem}.npy"
+    (one core per process) with the core ``options`` a session gives it, to compare decoded video with."""
+    out = work / f"reference-{core.stem}.npz"
     work.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-c", _REFERENCE, str(core), str(content) if content else "-", str(work),
-                    str(count), str(out)], check=True, timeout=120, capture_output=True)
-    frames: np.ndarray = np.load(out)
-    return frames
+                    str(count), str(out), json.dumps(options or {})], check=True, timeout=120, capture_output=True)
+    with np.load(out) as saved:
+        return [saved[f"arr_{n}"] for n in range(len(saved.files))]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

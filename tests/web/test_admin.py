@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.support.cores import without_wheel_cores
 from tests.web._webapp import Family, sign_up_family
 from treazr.services import Services
 from treazr.web.app import create_app
@@ -85,6 +86,7 @@ async def test_rescan_refuses_bad_paths_clearly(client: AsyncTestClient, family:
 
 
 async def test_cores_and_server_overviews(client: AsyncTestClient, family: Family, services: Services) -> None:
+    without_wheel_cores(services)
     cores = (await client.get("/api/admin/cores", headers=family.admin.headers)).json()
     playable = {p["platform"]: p for p in cores["platforms"]}
     assert playable["nes"]["playable"] is True and playable["n64"]["playable"] is False

@@ -8,6 +8,7 @@ from pathlib import Path
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import ROMS
+from tests.support.cores import without_wheel_cores
 from tests.support.identity import Identity
 from tests.support.roms import platform_counts, rom_count
 from tests.web._webapp import Family, game_id
@@ -81,6 +82,7 @@ async def test_game_detail_has_files_hashes_and_core(client: AsyncTestClient, fa
 async def test_a_platform_without_a_core_says_why(client: AsyncTestClient, family: Family,
                                                   services: Services) -> None:
     pad = game_id(services, "padtest")
+    without_wheel_cores(services)
     services.db.execute("UPDATE games SET platform = 'n64' WHERE id = ?", (pad,))
     game = (await client.get(f"/api/games/{pad}", headers=family.ada.headers)).json()["game"]
     assert game["playable"] is False and game["core"] is None

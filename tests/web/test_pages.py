@@ -9,6 +9,7 @@ from pathlib import Path
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import ROMS
+from tests.support.cores import without_wheel_cores
 from tests.support.roms import rom_count
 from tests.web._webapp import Family, game_id
 from treazr.services import Services
@@ -78,6 +79,7 @@ async def test_game_page_shows_details_saves_and_play(client: AsyncTestClient, f
 async def test_a_game_without_a_core_explains_instead_of_play(client: AsyncTestClient, family: Family,
                                                               services: Services) -> None:
     game = game_id(services, "padtest")
+    without_wheel_cores(services)
     services.db.execute("UPDATE games SET platform = 'gg' WHERE id = ?", (game,))
     page = await client.get(f"/games/{game}", headers=family.ada.headers)
     assert 'id="not-playable"' in page.text and "play-button" not in page.text and "core" in page.text

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from treazr import errors
 from treazr.cli import CliContext, pass_cli
-from treazr.errors import InvalidContent, InvalidInput
+from treazr.errors import CoreCrashed, InvalidContent, InvalidInput
+from treazr.lifeline import die_with_parent
 
 __all__ = ["COMMANDS"]
 
@@ -89,6 +95,7 @@ def run_command(cli: CliContext, rom: Path | None, core: str | None, frames: int
                 as_json: bool) -> None:
     """Run ROM headless (without ROM: the demo core), as fast as the core goes."""
     from treazr.emulation.headless import HeadlessRun, run_headless
+    from treazr.emulation.registry import core_options, load_manifests
     from treazr.emulation.replay import InputLog
     from treazr.paths import DataDir
 
@@ -99,12 +106,55 @@ def run_command(cli: CliContext, rom: Path | None, core: str | None, frames: int
         job = HeadlessRun(
             rom=rom, core=core_path, frames=frames, input_log=InputLog.load(input_file) if input_file else None,
             state=_read_state(state_file), screenshot=screenshot, frame_hashes=frame_hashes, realtime=realtime,
-            record=record, save_state=save_state, save_ram=save_ram, options=_parse_options(option_pairs),
+            record=record, save_state=save_state, save_ram=save_ram, options={
+                **core_options(load_manifests(), core_path.name.removesuffix(".so").removesuffix("_libretro")),
+                **_parse_options(option_pairs),
+            },
             system_dir=Path(settings.emulation.bios_dir) if settings.emulation.bios_dir else data.bios,
-            temp_dir=Path(scratch))
-        report = run_headless(job)
+            temp_dir=Path(scratch),
+        )
+        report = _in_child(lambda: run_headless(job), f"{core_path.name} running {rom or 'no content'}")
     cli.json = cli.json or as_json
     cli.emit(report, lambda: _human(report))
+
+
+def _in_child(run: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
+    """``run()`` in a forked child, so a core that crashes (a truncated ROM can make some segfault) is
+    reported in one line instead of killing this process without a word. Treazr's own errors come back
+    as themselves."""
+    reader, writer = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, never return into the CLI
+        die_with_parent(parent)  # a killed `treazr run` must not leave a hung core behind
+        os.close(reader)
+        code = 0
+        try:
+            answer: dict[str, Any] = {"report": run()}
+        except errors.TreazrError as error:
+            answer = {"error": type(error).__name__, "message": str(error)}
+        except BaseException as unexpected:  # reported by the parent as one line
+            answer, code = {"error": "CoreError", "message": f"{type(unexpected).__name__}: {unexpected}"}, 1
+        with os.fdopen(writer, "w") as out:
+            json.dump(answer, out)
+        os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader) as answers:
+        raw = answers.read()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        raise CoreCrashed(f"the core crashed ({name}) {what}")
+    answer = json.loads(raw) if raw else {"error": "CoreError", "message": f"the run stopped without a report ({what})"}
+    if "error" in answer:
+        kind = getattr(errors, str(answer["error"]), errors.CoreError)
+        try:
+            failure = kind(str(answer["message"]))
+        except TypeError:  # an error type that takes more than its message
+            failure = errors.CoreError(str(answer["message"]))
+        raise failure
+    report: dict[str, Any] = answer["report"]
+    return report
 
 
 COMMANDS = [run_command]

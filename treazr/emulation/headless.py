@@ -19,20 +19,21 @@ import numpy as np
 from treazr.atomic import atomic_write
 from treazr.emulation.core import CoreHost
 from treazr.emulation.images import png_from_bgrx
+from treazr.emulation.registry import system_core_dirs
 from treazr.emulation.replay import InputLog, InputRecorder, play
 from treazr.errors import InvalidContent, NotFound
 from treazr.paths import native_dir
 
-__all__ = ["DEBIAN_CORE_DIR", "HeadlessRun", "content_extension", "find_core", "frame_hash", "guess_core_name",
-           "run_headless"]
+__all__ = ["HeadlessRun", "content_extension", "find_core", "frame_hash", "guess_core_name", "run_headless"]
 
-DEBIAN_CORE_DIR = Path("/usr/lib/x86_64-linux-gnu/libretro")
 DEMO_CORE = "treazr_demo"
 
-# Used when no core registry answers: the five Debian cores we test with, by content extension.
+# Used when no core registry answers: the cores we test with, by content extension.
 _CORE_BY_EXTENSION = {"nes": "nestopia", "fds": "nestopia", "unf": "nestopia", "gb": "gambatte", "gbc": "gambatte",
                       "dmg": "gambatte", "gba": "mgba", "sfc": "bsnes_mercury_performance",
-                      "smc": "bsnes_mercury_performance", "pce": "mednafen_pce_fast"}
+                      "smc": "bsnes_mercury_performance", "pce": "mednafen_pce_fast", "md": "genesis_plus_gx",
+                      "gen": "genesis_plus_gx", "smd": "genesis_plus_gx", "sms": "genesis_plus_gx",
+                      "gg": "genesis_plus_gx"}
 
 
 @dataclass
@@ -54,8 +55,7 @@ class HeadlessRun:
 
 
 def core_search_dirs(extra: list[str] | tuple[str, ...] = ()) -> list[Path]:
-    return [native_dir(), *(Path(d).expanduser() for d in extra), DEBIAN_CORE_DIR,
-            Path("~/.config/retroarch/cores").expanduser()]
+    return [native_dir(), *(Path(d).expanduser() for d in extra), *system_core_dirs()]
 
 
 def find_core(name: str, extra_dirs: list[str] | tuple[str, ...] = ()) -> Path:

@@ -1,8 +1,9 @@
 """The libretro cores on this machine, and which one plays each platform.
 
 Cores are found in folders (settings.emulation.core_dirs first, then our bundled folder, Debian's
-``/usr/lib/x86_64-linux-gnu/libretro`` and RetroArch's ``~/.config/retroarch/cores``); the first
-folder holding a core id wins. Each core's ``retro_get_system_info`` is read in a child process
+``/usr/lib/x86_64-linux-gnu/libretro``, the cores inside the ``stable-retro`` wheel and RetroArch's
+``~/.config/retroarch/cores``); the first folder holding a core id wins, so Debian's build of a core
+that both carry is the one used. Each core's ``retro_get_system_info`` is read in a child process
 (:mod:`treazr.emulation.probe`), so a core that crashes on load costs only that child; the answers
 are cached by path, size and mtime. The manifests in ``emulator_cores/manifests/*.toml`` say, per
 platform, which cores to prefer, the file extensions, and the BIOS files (with MD5s).
@@ -11,6 +12,7 @@ platform, which cores to prefer, the file extensions, and the BIOS files (with M
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -29,8 +31,9 @@ from treazr.settings import Settings
 if TYPE_CHECKING:
     from treazr.services import Services
 
-__all__ = ["BiosFile", "BiosStatus", "CoreInfo", "CoreRegistry", "PlatformManifest", "PlatformStatus",
-           "default_core_dirs", "doctor_check", "load_manifests"]
+__all__ = ["DEBIAN_CORE_DIR", "BiosFile", "BiosStatus", "CoreInfo", "CoreRegistry", "PlatformManifest",
+           "PlatformStatus", "core_options", "default_core_dirs", "doctor_check", "load_manifests",
+           "system_core_dirs", "wheel_core_dir"]
 
 log = logging.getLogger("treazr.cores")
 
@@ -71,6 +74,9 @@ class PlatformManifest:
     cores: tuple[str, ...]
     bios: tuple[BiosFile, ...] = ()
     needs_content: bool = True
+    # Core options this platform's cores need to run here, by core id (parallel_n64 renders in software
+    # only with its angrylion plugin; its default asks for an OpenGL context and crashes without one).
+    core_options: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,17 +122,45 @@ def load_manifests(folder: Path | None = None) -> dict[str, PlatformManifest]:
                 cores=tuple(str(c) for c in raw["cores"]),
                 bios=tuple(BiosFile(file=str(b["file"]), md5=str(b["md5"]).lower(), required=bool(b.get("required")),
                                     description=str(b.get("description", ""))) for b in raw.get("bios", [])),
-                needs_content=bool(raw.get("needs_content", True)))
+                needs_content=bool(raw.get("needs_content", True)),
+                core_options={str(core): {str(k): str(v) for k, v in values.items()}
+                              for core, values in raw.get("core_options", {}).items()})
         except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as error:
             raise CoreError(f"the core manifest {path} is broken: {error!r}") from None
         manifests[manifest.platform] = manifest
     return manifests
 
 
+def core_options(manifests: dict[str, PlatformManifest], core_id: str) -> dict[str, str]:
+    """The options the manifests set for ``core_id`` (the same on every platform it plays)."""
+    merged: dict[str, str] = {}
+    for manifest in manifests.values():
+        merged.update(manifest.core_options.get(core_id, {}))
+    return merged
+
+
+def wheel_core_dir() -> Path | None:
+    """``stable_retro/cores`` of the installed ``stable-retro`` package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("stable_retro")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "cores"
+    return folder if folder.is_dir() else None
+
+
+def system_core_dirs() -> list[Path]:
+    """The cores installed on this machine outside Treazr: Debian's, the wheel's, RetroArch's."""
+    wheel = wheel_core_dir()
+    return [DEBIAN_CORE_DIR, *([wheel] if wheel else []), Path.home() / ".config" / "retroarch" / "cores"]
+
+
 def default_core_dirs(settings: Settings) -> list[Path]:
     """Where cores are looked for, in order of precedence."""
     dirs = [Path(d).expanduser() for d in settings.emulation.core_dirs]
-    dirs += [native_dir(), DEBIAN_CORE_DIR, Path.home() / ".config" / "retroarch" / "cores"]
+    dirs += [native_dir(), *system_core_dirs()]
     unique: list[Path] = []
     for folder in dirs:
         if folder not in unique:

@@ -47,6 +47,7 @@ MAX_LAG_S = 0.25  # further behind than this (a stall, a pause), start counting 
 TICK_S = 0.5  # headless sessions report progress this often, so the parent's hang check sees it
 SAVERAM_CHECK_S = 1.0  # how often save RAM is compared with what was last flushed
 ENCODER_STATS_S = 1.0  # how often encode times go up as an ``encoder_stats`` event (for /metrics)
+_WARM_UP = 4  # frames a core may need before it takes a state (see _Session._unserialize)
 
 
 class Pacer:
@@ -255,11 +256,25 @@ class _Session:
         except CoreError:
             before = None  # a core without save states: its unserialize will say so
         try:
-            self.host.unserialize(data)
+            self._unserialize(data)
         except (TreazrError, OSError) as error:
             self.restore(before)
             raise InvalidContent(f"the core refused this state ({error}); it was not loaded") from None
         return {"path": path, "frame_no": self.frame_no, "saved_frame_no": int(note.get("frame_no", 0))}
+
+    def _unserialize(self, data: bytes) -> None:
+        # parallel_n64 sets its machine up in its first retro_runs and refuses any state before its second
+        # frame: before the first frame is shown, up to _WARM_UP frames are emulated unseen (their sound
+        # dropped) until the core takes the state, which then replaces everything they did.
+        for warm_up in range(_WARM_UP + 1):
+            try:
+                self.host.unserialize(data)
+                return
+            except (TreazrError, OSError):
+                if self.frame_no != 0 or warm_up == _WARM_UP:
+                    raise
+                self.host.run_frame()
+                self.host.take_audio()
 
     def restore(self, before: bytes | None) -> None:
         """Put the game back as it was before a refused state (a reset when the core kept no copy)."""

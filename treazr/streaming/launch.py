@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from treazr.emulation.registry import core_options
 from treazr.emulation.spec import WorkerSpec
 from treazr.saves.save_ram import save_ram_path
 from treazr.saves.states import continue_state_path
@@ -32,13 +33,15 @@ async def session_spec(services: Services, *, user_id: int, game_id: int, core: 
                        resume: bool = True, video: dict[str, Any] | None = None,
                        options: dict[str, str] | None = None, ports: int = 2) -> WorkerSpec:
     """The spec of a play session: ``video=None`` streams raw frames (tests); pass
-    ``video_settings(settings)`` for H.264 + Opus."""
+    ``video_settings(settings)`` for H.264 + Opus. The core runs with the options its manifests set, then
+    ``options``."""
     emulation = services.settings.emulation
     state = await continue_state_path(services.db, user_id, game_id) if resume else None
     bios_dir = services.cores.bios_dir
     bios_dir.mkdir(parents=True, exist_ok=True)
     return WorkerSpec(core_path=core.path, content_path=content_path, system_dir=str(bios_dir),
                       save_ram_path=str(save_ram_path(services.data, user_id, game_id)), state_path=state,
-                      options=dict(options or {}), realtime=True, video=video, ports=ports,
-                      saveram_flush_s=emulation.saveram_flush_s, hang_timeout_s=emulation.hang_timeout_s,
-                      save_dir=str(services.data.saves / str(user_id)), temp_dir=str(services.data.tmp))
+                      options={**core_options(services.cores.manifests, core.id), **(options or {})},
+                      realtime=True, video=video, ports=ports, saveram_flush_s=emulation.saveram_flush_s,
+                      hang_timeout_s=emulation.hang_timeout_s, save_dir=str(services.data.saves / str(user_id)),
+                      temp_dir=str(services.data.tmp))
