@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -97,3 +98,32 @@ def test_a_dat_loaded_later_renames_games_already_in_the_library(services: Servi
     report = import_paths(services, [roms / "nes"], dats=[tmp_path / "nes.dat"])
     assert report.unchanged == 5
     assert [g["dat_name"] for g in list_games(services.db, search="nestest")] == ["Nestest (World) (Rev 1)"]
+
+
+def _n64_dat(z64: bytes) -> str:
+    return CLRMAMEPRO.replace("Entertainment System", "64").replace(".nes", ".z64").format(
+        size=len(z64), crc=f"{zlib.crc32(z64):08X}", sha1=hashlib.sha1(z64).hexdigest())
+
+
+def test_n64_roms_in_every_byte_order_match_the_dats_z64_hash(services: Services, roms: Path,
+                                                               tmp_path: Path) -> None:
+    z64 = (roms / "n64" / "InputCPU.N64").read_bytes()
+    assert z64[:4] == bytes.fromhex("80371240")  # the console's own big-endian order
+    v64 = b"".join(z64[i:i + 2][::-1] for i in range(0, len(z64), 2))  # 16-bit words byte-swapped
+    n64 = b"".join(z64[i:i + 4][::-1] for i in range(0, len(z64), 4))  # 32-bit words reversed
+    (tmp_path / "n64.dat").write_text(_n64_dat(z64))
+    romgen.write(tmp_path / "lib" / "n64" / "swapped.v64", v64)
+    romgen.write(tmp_path / "lib" / "n64" / "reversed.n64", n64)
+    zipped = tmp_path / "lib" / "n64" / "zipped.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:  # stored: the test ROM is mostly zeros, a "bomb"
+        archive.writestr("inside.v64", v64)
+    romgen.write(tmp_path / "lib" / "n64" / "native.z64", z64)
+    report = import_paths(services, [tmp_path / "lib"], dats=[tmp_path / "n64.dat"])
+    assert report.added == 4 and not report.failed
+    files = {Path(row["path"]).name: row for row in services.db.query("SELECT * FROM files")}
+    sha1 = hashlib.sha1(z64).hexdigest()
+    assert files["native.z64"]["sha1"] == sha1 and files["native.z64"]["headerless_sha1"] is None
+    for name in ("swapped.v64", "reversed.n64", "zipped.zip#inside.v64"):
+        assert files[name]["sha1"] != sha1 and files[name]["headerless_sha1"] == sha1, name
+    named = {game["dat_name"] for game in list_games(services.db, platform="n64")}
+    assert named == {"Homebrew Quest (USA) (Rev 2)"}

@@ -29,12 +29,15 @@ _A2600_MAX = 512 * 1024
 
 @dataclass(frozen=True)
 class Header:
-    """What a ROM's header says. ``skip`` is where the ROM proper starts (after an iNES or copier header)."""
+    """What a ROM's header says. ``skip`` is where the ROM proper starts (after an iNES or copier header);
+    ``word_swap`` is the size of the words whose bytes the file holds reversed (an N64 ``.v64``: 2, ``.n64``:
+    4), which DATs hash in the console's own big-endian order, as a ``.z64``."""
 
     platform: str
     title: str | None = None
     skip: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    word_swap: int = 0
 
 
 class _NotThis(Exception):
@@ -205,7 +208,7 @@ def _n64(head: bytes, size: int, hint: str | None) -> Header:
     elif order == "n64":
         native = b"".join(native[i:i + 4][::-1] for i in range(0, 0x40, 4))
     info = {"byte_order": order, "game_code": _text(native[0x3B:0x3F]), "version": native[0x3F]}
-    return Header("n64", _text(native[0x20:0x34]), 0, info)
+    return Header("n64", _text(native[0x20:0x34]), 0, info, word_swap={"v64": 2, "n64": 4}.get(order, 0))
 
 
 _PARSERS: dict[str, Callable[[bytes, int, str | None], Header]] = {

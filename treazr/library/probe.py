@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from treazr.errors import HostileArchive, InvalidContent, TreazrError
 from treazr.library.archives import ArchiveLimits, Member, read_members
 from treazr.library.hashing import CHUNK_SIZE, Hashes, MultiHash
@@ -79,6 +81,7 @@ class _RomSink:
         self._full = MultiHash()
         self._bare: MultiHash | None = None
         self._to_skip = 0
+        self._unfinished_word = b""
         self._copy: StoreWriter | None = None
         self.store_path: str | None = None
 
@@ -91,7 +94,7 @@ class _RomSink:
         except TreazrError as error:
             self.error = error
             return
-        if self.header.skip:
+        if self.header.skip or self.header.word_swap:
             self._bare, self._to_skip = MultiHash(sha256=False), self.header.skip
         if self.options.store is not None:
             self._copy = self.options.store.writer()
@@ -105,8 +108,17 @@ class _RomSink:
                 skipped = min(self._to_skip, len(data))
                 self._to_skip -= skipped
                 data = memoryview(data)[skipped:]  # a view: slicing the bytes would copy the chunk
+            if self.header is not None and self.header.word_swap:
+                data = self._in_big_endian(data, self.header.word_swap)
             if len(data):
                 self._bare.update(data)
+
+    def _in_big_endian(self, data: bytes | bytearray | memoryview, word: int) -> bytes:
+        """``data`` with each ``word``-byte word reversed; a chunk's unfinished word waits for the next."""
+        chunk = self._unfinished_word + bytes(data)
+        whole = len(chunk) - len(chunk) % word
+        self._unfinished_word = chunk[whole:]
+        return np.frombuffer(chunk, np.uint8, whole).reshape(-1, word)[:, ::-1].tobytes()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.error is not None:
@@ -129,6 +141,8 @@ class _RomSink:
             self._identify(self._pending)
             if self.error is None:
                 self._feed(self._pending)
+        if self._bare is not None and self._unfinished_word:  # a size no console has: hash its tail as it is
+            self._bare.update(self._unfinished_word)
         if self.error is None and self._full.size != self.size:
             self.error = InvalidContent(f"read {self._full.size} bytes but the file has {self.size}: "
                                         "it changed while being read")
