@@ -8,6 +8,7 @@ messages (``treazr.cli``).
     ├── PermissionDenied         who is asking may not do this (403)
     ├── Conflict                 the request clashes with the current state (409)
     ├── RateLimited              too many requests; carries ``retry_after`` seconds (429)
+    ├── TooSlow                  a read ran past its time limit and was stopped (503)
     ├── InvalidInput             a request or file is malformed (400)
     │   └── InvalidContent       a ROM, archive, save or state is unusable (422)
     │       └── HostileArchive   an archive that tries to escape, bomb or link (422)
@@ -31,6 +32,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RateLimited",
+    "TooSlow",
     "TreazrError",
 ]
 
@@ -69,6 +71,10 @@ class RateLimited(TreazrError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooSlow(TreazrError):
+    http_status = 503
 
 
 class InvalidInput(TreazrError):

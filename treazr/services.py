@@ -70,5 +70,5 @@ class Services:
 def open_services(settings: Settings) -> Services:
     """Create the data directory if needed, open the database and apply pending migrations."""
     data = DataDir(settings.data_path).ensure()
-    db = Database(data.database).open(MIGRATION_SETS)
+    db = Database(data.database, read_limit_s=settings.server.read_time_limit_s).open(MIGRATION_SETS)
     return Services(settings=settings, data=data, db=db)

@@ -59,6 +59,7 @@ class ServerSettings:
     public_url: str = ""
     log_level: str = "info"
     max_request_kb: int = 1024
+    read_time_limit_s: float = 2.0
 
     def __post_init__(self) -> None:
         _port("server.port", self.port)
@@ -66,6 +67,7 @@ class ServerSettings:
         _choice("server.tls", self.tls, ("auto", "custom", "off"))
         _choice("server.log_level", self.log_level, ("debug", "info", "warning", "error"))
         _at_least("server.max_request_kb", self.max_request_kb, 1)
+        _at_least("server.read_time_limit_s", self.read_time_limit_s, 0.1)
         if self.tls == "custom" and not (self.tls_cert and self.tls_key):
             raise ConfigError("server.tls = 'custom' needs server.tls_cert and server.tls_key")
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 from sqlite_utils import Migrations
 
 from treazr.db import Database
+from treazr.errors import TooSlow
 from treazr.schema import MIGRATION_SETS
 
 
@@ -69,6 +71,40 @@ async def test_async_reads_see_committed_writes(db: Database) -> None:
     await db.aexecute("INSERT INTO counter (n, label) VALUES (?, ?)", (7, "seven"))
     assert await db.aquery_one("SELECT n, label FROM counter") == {"n": 7, "label": "seven"}
     await db.close_async_reader()
+
+
+_RUNAWAY = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000000) "
+            "SELECT count(*) AS c FROM n")
+
+
+async def test_a_runaway_read_is_stopped_at_its_time_limit_and_the_reader_goes_on(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db", read_limit_s=0.2).open([_counter_migrations()])
+    try:
+        with pytest.raises(TooSlow, match=r"longer than 0\.2 s"):
+            await db.aquery(_RUNAWAY)
+        await db.aexecute("INSERT INTO counter (n) VALUES (3)")
+        assert await db.aquery("SELECT n FROM counter") == [{"n": 3}]
+    finally:
+        await db.close_async_reader()
+        db.close()
+
+
+async def test_sign_in_reads_are_answered_while_every_shared_reader_is_busy(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db", read_limit_s=60).open([_counter_migrations()])
+    try:
+        await db.aexecute("INSERT INTO counter (n) VALUES (9)")
+        heavy = [asyncio.create_task(db.aquery(_RUNAWAY)) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        assert await db.aquery_one("SELECT n FROM counter", lane="signin") == {"n": 9}
+        assert not any(task.done() for task in heavy)  # the sign-in read did not wait for them
+        # a cancelled read (the asker went away) stops its statement; the shared readers answer again
+        for task in heavy:
+            task.cancel()
+        await asyncio.gather(*heavy, return_exceptions=True)
+        assert await db.aquery_one("SELECT n FROM counter") == {"n": 9}
+    finally:
+        await db.close_async_reader()
+        db.close()
 
 
 def test_backup_is_a_consistent_copy_taken_while_writing(db: Database, tmp_path: Path) -> None:

@@ -38,6 +38,14 @@ def test_fts_query_is_prefix_words() -> None:
     assert fts_query("  ") == ""
 
 
+def test_a_search_uses_its_first_ten_words(services: Services, roms: Path) -> None:
+    import_paths(services, [roms])
+    essay = "cpu instrs " + " ".join(f"word{i}" for i in range(2000))
+    assert fts_query(essay).count("*") == 10
+    assert list_games(services.db, search="cpu instrs " + "zzz " * 2000) == []  # the 3rd word still counts
+    assert [game["title"] for game in list_games(services.db, search=" ".join(["cpu"] * 2000))] == ["cpu instrs"]
+
+
 def test_a_missing_file_still_plays_from_its_content_store_copy(services: Services, tmp_path: Path) -> None:
     original = romgen.write(tmp_path / "roms" / "gb" / "Kept.gb", romgen.gb("KEPT"))
     romgen.write(tmp_path / "roms" / "gb" / "Lost.gb", romgen.gb("LOST"))

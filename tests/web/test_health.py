@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar.testing import AsyncTestClient
 
 from treazr import __version__
@@ -17,6 +19,29 @@ async def test_healthz_reports_version_uptime_and_database(services: Services) -
     assert body["database"] == "ok"
     assert body["uptime_s"] >= 0
     assert response.headers["x-request-id"]
+
+
+def _bytes_read_by_this_process() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+async def test_healthz_answers_without_reading_the_database_file(services: Services) -> None:
+    # a 16 MB library: a health check that scans it (quick_check) reads all of it on every call,
+    # which let anonymous clients on the LAN stall the server
+    services.db.execute("CREATE TABLE ballast (blob BLOB)")
+    services.db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) "
+                        "INSERT INTO ballast SELECT randomblob(4000) FROM n")
+    async with AsyncTestClient(app=create_app(services)) as client:
+        await client.get("/healthz")
+        before = _bytes_read_by_this_process()
+        for _ in range(20):
+            response = await client.get("/healthz")
+            assert response.json()["database"] == "ok"
+        read = _bytes_read_by_this_process() - before
+    assert read < 2_000_000, f"20 health checks read {read} bytes"
 
 
 async def test_metrics_count_requests_by_route(services: Services) -> None:

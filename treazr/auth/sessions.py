@@ -73,7 +73,7 @@ async def lookup_session(db: Database, token: str, days: int, now: float | None 
         """SELECT s.id, s.user_id, u.name, u.role, s.device_id, d.label, s.last_seen_at, s.expires_at
            FROM web_sessions s JOIN users u ON u.id = s.user_id JOIN devices d ON d.id = s.device_id
            WHERE s.token_hash = ? AND s.ended_at IS NULL AND s.expires_at > ? AND d.revoked_at IS NULL""",
-        (token_hash(token), rfc3339(now)))
+        (token_hash(token), rfc3339(now)), lane="signin")
     if row is None:
         return None
     refreshed = False

@@ -4,27 +4,38 @@ Every write goes through :meth:`Database.write` (or :meth:`Database.write_async`
 a callable that receives the writer's connection and runs inside one transaction on the writer
 thread. Reads use :meth:`Database.query` (a connection per calling thread) or, in the web app,
 :meth:`Database.aquery` (aiosqlite, so the event loop never blocks on disk).
+
+The web app's reads share a few aiosqlite connections, and each statement has a time limit: one
+person's heavy read cannot hold up everyone else's. Sign-in lookups have a connection of their own
+(``lane="signin"``), so a busy library never slows down who-is-asking.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 import sqlite_utils
 
-__all__ = ["Database", "Row"]
+from treazr.errors import TooSlow
+
+__all__ = ["Database", "Lane", "Row"]
 
 T = TypeVar("T")
 Row = dict[str, Any]
+Lane = Literal["shared", "signin"]
 _STOP = object()
+_LANE_SIZES: dict[Lane, int] = {"shared": 3, "signin": 1}
+_PROGRESS_EVERY = 2000  # SQLite VM instructions between looks at the clock
 
 
 def _configure(conn: sqlite3.Connection) -> None:
@@ -41,15 +52,15 @@ def _dict_factory(cursor: sqlite3.Cursor, row: Sequence[Any]) -> Row:
 class Database:
     """The application's database file. Open it with :meth:`open`, close it with :meth:`close`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_limit_s: float = 2.0) -> None:
         self.path = Path(path)
+        self.read_limit_s = read_limit_s
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._async_reader: aiosqlite.Connection | None = None
-        self._async_lock: asyncio.Lock | None = None
+        self._lanes: dict[Lane, _AsyncReaders] = {}
 
     # -- life cycle -------------------------------------------------------------------------
     def open(self, migration_sets: Iterable[sqlite_utils.Migrations] = ()) -> Database:
@@ -79,11 +90,10 @@ class Database:
         self._local = threading.local()
 
     async def close_async_reader(self) -> None:
-        """Close the aiosqlite reader (it belongs to the event loop that opened it)."""
-        if self._async_reader is not None:
-            await self._async_reader.close()
-            self._async_reader = None
-        self._async_lock = None
+        """Close the aiosqlite readers (they belong to the event loop that opened them)."""
+        lanes, self._lanes = self._lanes, {}
+        for lane in lanes.values():
+            await lane.close()
 
     # -- writes -----------------------------------------------------------------------------
     def _write_loop(self, conn: sqlite3.Connection) -> None:
@@ -149,27 +159,18 @@ class Database:
         row: Row | None = self._reader().execute(sql, params).fetchone()
         return row
 
-    async def aquery(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        conn = await self._areader()
-        async with conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())  # type: ignore[arg-type]
+    async def aquery(self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *,
+                     lane: Lane = "shared") -> list[Row]:
+        """Rows from one of the event loop's readers; a statement over the time limit raises :class:`TooSlow`."""
+        readers = self._lanes.get(lane)
+        if readers is None:
+            readers = self._lanes[lane] = _AsyncReaders(self.path, _LANE_SIZES[lane])
+        return await readers.query(sql, params, self.read_limit_s)
 
-    async def aquery_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        rows = await self.aquery(sql, params)
+    async def aquery_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *,
+                         lane: Lane = "shared") -> Row | None:
+        rows = await self.aquery(sql, params, lane=lane)
         return rows[0] if rows else None
-
-    async def _areader(self) -> aiosqlite.Connection:
-        if self._async_reader is None:
-            if self._async_lock is None:
-                self._async_lock = asyncio.Lock()
-            async with self._async_lock:
-                if self._async_reader is None:
-                    conn = await aiosqlite.connect(self.path, isolation_level=None)
-                    await conn.execute("PRAGMA foreign_keys=ON")
-                    await conn.execute("PRAGMA busy_timeout=10000")
-                    conn.row_factory = _dict_factory  # type: ignore[assignment]
-                    self._async_reader = conn
-        return self._async_reader
 
     # -- maintenance ------------------------------------------------------------------------
     def backup(self, target: Path) -> None:
@@ -185,6 +186,10 @@ class Database:
             destination.close()
         partial.replace(target)
 
+    def alive(self) -> bool:
+        """True while the writer thread runs; costs no disk read (for ``/healthz``)."""
+        return self._writer is not None and self._writer.is_alive()
+
     def check(self) -> bool:
         """True when the file answers a query and passes SQLite's quick check."""
         try:
@@ -192,3 +197,79 @@ class Database:
         except sqlite3.Error:
             return False
         return bool(row) and next(iter(row.values())) == "ok"
+
+
+class _Deadline:
+    """When the statement running on one connection must stop (read by SQLite's progress handler)."""
+
+    def __init__(self) -> None:
+        self.at = float("inf")
+
+    def passed(self) -> int:
+        return 1 if time.monotonic() > self.at else 0
+
+
+class _AsyncReaders:
+    """A few aiosqlite connections handed out one statement at a time, each with its own deadline."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self._path = path
+        self._size = size
+        self._opened = 0
+        self._idle: asyncio.Queue[tuple[aiosqlite.Connection, _Deadline]] = asyncio.Queue()
+        self._all: list[aiosqlite.Connection] = []
+        self._settling: set[asyncio.Task[None]] = set()
+
+    async def _take(self) -> tuple[aiosqlite.Connection, _Deadline]:
+        if self._idle.empty() and self._opened < self._size:
+            self._opened += 1
+            try:
+                conn = await aiosqlite.connect(self._path, isolation_level=None)
+            except BaseException:
+                self._opened -= 1
+                raise
+            self._all.append(conn)
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=10000")
+            conn.row_factory = _dict_factory  # type: ignore[assignment]
+            deadline = _Deadline()
+            await conn.set_progress_handler(deadline.passed, _PROGRESS_EVERY)
+            return conn, deadline
+        return await self._idle.get()
+
+    async def query(self, sql: str, params: Sequence[Any] | dict[str, Any], limit_s: float) -> list[Row]:
+        conn, deadline = await self._take()
+        deadline.at = time.monotonic() + limit_s
+        try:
+            async with conn.execute(sql, params) as cursor:
+                rows = list(await cursor.fetchall())
+        except sqlite3.OperationalError as error:
+            self._give_back(conn, deadline)
+            if str(error) == "interrupted":
+                raise TooSlow(f"the library took longer than {limit_s:g} s to answer; "
+                              "try a shorter search or a narrower filter") from None
+            raise
+        except asyncio.CancelledError:
+            # the asker is gone (a closed tab): stop the statement, and lend the connection out again
+            # only once its thread has finished with it
+            deadline.at = float("-inf")
+            self._settling.add(task := asyncio.create_task(self._settle(conn, deadline)))
+            task.add_done_callback(self._settling.discard)
+            raise
+        self._give_back(conn, deadline)
+        return rows  # type: ignore[return-value]
+
+    def _give_back(self, conn: aiosqlite.Connection, deadline: _Deadline) -> None:
+        deadline.at = float("inf")
+        self._idle.put_nowait((conn, deadline))
+
+    async def _settle(self, conn: aiosqlite.Connection, deadline: _Deadline) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            await conn.execute("SELECT 1")  # queued behind the interrupted statement
+        self._give_back(conn, deadline)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._settling, return_exceptions=True)
+        for conn in self._all:
+            await conn.close()
+        self._all.clear()
