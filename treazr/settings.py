@@ -80,6 +80,7 @@ class LibrarySettings:
     max_upload_mb: int = 1024
     archive_max_total_mb: int = 4096
     archive_max_ratio: int = 100
+    archive_max_members: int = 1000
     scan_hook: str = ""
 
     def __post_init__(self) -> None:
@@ -87,6 +88,7 @@ class LibrarySettings:
         _at_least("library.max_upload_mb", self.max_upload_mb, 1)
         _at_least("library.archive_max_total_mb", self.archive_max_total_mb, 1)
         _at_least("library.archive_max_ratio", self.archive_max_ratio, 1)
+        _at_least("library.archive_max_members", self.archive_max_members, 1)
 
 
 @dataclass

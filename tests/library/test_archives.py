@@ -96,6 +96,41 @@ def test_total_cap_is_refused(tmp_path: Path) -> None:
         _read(path, ArchiveLimits(max_ratio=100, max_total_bytes=4 << 20))
 
 
+def test_an_archive_of_too_many_members_is_refused_before_any_is_opened(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "many.zip", "w") as archive:
+        for n in range(1001):
+            archive.writestr(f"{n}.nes", b"")
+    with pytest.raises(HostileArchive, match="1001 members, over the limit of 1000"):
+        read_members(tmp_path / "many.zip", ArchiveLimits(), lambda member: pytest.fail("a sink was opened"))
+    with py7zr.SevenZipFile(tmp_path / "many.7z", "w") as seven:
+        for n in range(4):
+            seven.writestr(b"x", f"{n}.gb")
+    with pytest.raises(HostileArchive, match="4 members, over the limit of 3"):
+        read_members(tmp_path / "many.7z", ArchiveLimits(max_members=3), lambda member: pytest.fail("a sink"))
+
+
+def deflate64_zip(path: Path, data: bytes) -> Path:
+    """A zip whose member says it is packed with Deflate64 (method 9), which Python cannot unpack."""
+    raw = bytearray(_zip_stored(path, {"game.nes": data}).read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = raw.index(signature)
+        raw[at + offset:at + offset + 2] = (9).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def _zip_stored(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_a_deflate64_zip_is_refused_with_its_method_named(tmp_path: Path) -> None:
+    with pytest.raises(InvalidContent, match=r"packed with a method Treazr cannot read \(Deflate64\)"):
+        _read(deflate64_zip(tmp_path / "big.zip", romgen.nes()))
+
+
 def test_broken_archives_are_invalid_content(tmp_path: Path) -> None:
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(InvalidContent, match="broken archive"):

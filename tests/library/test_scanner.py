@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.library import romgen
+from tests.library.test_archives import deflate64_zip
 from tests.support.roms import platform_counts, rom_count, sha1sums
 from treazr.errors import InvalidInput
 from treazr.library.scanner import ImportReport, identify_file, import_paths
@@ -98,6 +99,7 @@ def test_bad_files_never_stop_an_import(services: Services, tmp_path: Path) -> N
     (library / "misc" / "broken.zip").write_bytes(b"PK\x03\x04 nope")
     with zipfile.ZipFile(library / "misc" / "evil.zip", "w") as archive:
         archive.writestr("../../escape.nes", romgen.nes())
+    deflate64_zip(library / "misc" / "deflate64.zip", romgen.nes())
     vanishing = romgen.write(library / "nes" / "vanishing.nes", romgen.nes())
 
     def delete_before_reading(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
@@ -106,7 +108,9 @@ def test_bad_files_never_stop_an_import(services: Services, tmp_path: Path) -> N
     report = import_paths(services, [library], progress=delete_before_reading)
     reasons = {Path(f.path).name: f.reason for f in report.failed}
     assert report.added == 1
-    assert reasons.keys() == {"empty.nes", "short.nes", "mystery.xyz", "broken.zip", "evil.zip", "vanishing.nes"}
+    assert reasons.keys() == {"empty.nes", "short.nes", "mystery.xyz", "broken.zip", "evil.zip", "deflate64.zip",
+                              "vanishing.nes"}
+    assert "Deflate64" in reasons["deflate64.zip"]
     assert "empty file" in reasons["empty.nes"] and "truncated" in reasons["short.nes"]
     assert "unknown format" in reasons["mystery.xyz"] and "broken archive" in reasons["broken.zip"]
     assert "climbs out" in reasons["evil.zip"] and "unreadable" in reasons["vanishing.nes"]

@@ -1,9 +1,9 @@
 """Zip and 7z archives, read as streams: members are hashed as they decompress, never extracted to disk.
 
-Hostile archives are refused before a byte is decompressed, with the reason: member names that are
-absolute or climb out with ``..``, links, a compression ratio over the configured limit, or an
-uncompressed total over the configured cap. Declared sizes are also enforced while decompressing,
-so an archive that lies about them is stopped too.
+Hostile archives are refused before a byte is decompressed, with the reason: more members than the
+configured limit, member names that are absolute or climb out with ``..``, links, a compression ratio
+over the configured limit, or an uncompressed total over the configured cap. Declared sizes are
+also enforced while decompressing, so an archive that lies about them is stopped too.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from treazr.library.hashing import CHUNK_SIZE
 
 __all__ = ["ArchiveLimits", "Member", "Sink", "read_members"]
 
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_ZIP_METHOD_NAMES = {9: "Deflate64", 6: "Implode", 93: "Zstandard", 98: "PPMd", 99: "AES"}
 _RATIO_FLOOR = 1 << 20  # members this small cannot bomb anything, whatever their ratio
 _BROKEN = (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, lzma.LZMAError, zlib.error, EOFError,
            KeyError, ValueError)
@@ -35,6 +37,14 @@ _BROKEN = (zipfile.BadZipFile, py7zr.exceptions.ArchiveError, lzma.LZMAError, zl
 class ArchiveLimits:
     max_ratio: int = 100
     max_total_bytes: int = 4096 << 20
+    max_members: int = 1000
+
+
+def _check_count(count: int, limits: ArchiveLimits) -> None:
+    # checked before anything per member is made: 100,000 empty entries once cost the server 370 MB
+    if count > limits.max_members:
+        raise HostileArchive(f"archive has {count} members, over the limit of {limits.max_members} "
+                             "(library.archive_max_members)")
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class _Counted:
 
 def _zip(path: Path, limits: ArchiveLimits, open_sink: Callable[[Member], Sink | None]) -> list[Member]:
     with zipfile.ZipFile(path) as archive:
+        _check_count(len(archive.infolist()), limits)
         infos = [info for info in archive.infolist() if not info.is_dir()]
         members: list[tuple[Member, int | None]] = []
         for info in infos:
@@ -103,6 +114,10 @@ def _zip(path: Path, limits: ArchiveLimits, open_sink: Callable[[Member], Sink |
             if sink is None:
                 continue
             counted = _Counted(member, sink)
+            if info.compress_type not in _ZIP_METHODS:
+                raise InvalidContent(f"archive member {info.filename!r} is packed with a method Treazr cannot "
+                                     f"read ({_ZIP_METHOD_NAMES.get(info.compress_type, info.compress_type)}); "
+                                     "re-pack it as an ordinary zip or 7z")
             with archive.open(info) as stream:
                 while chunk := stream.read(CHUNK_SIZE):
                     counted.write(chunk)
@@ -143,6 +158,7 @@ def _sevenzip(path: Path, limits: ArchiveLimits, open_sink: Callable[[Member], S
     with py7zr.SevenZipFile(path) as archive:
         if archive.needs_password():
             raise InvalidContent("archive is encrypted")
+        _check_count(len(archive.list()), limits)
         infos = [info for info in archive.list() if not info.is_directory]
         for info in infos:
             if info.is_symlink:

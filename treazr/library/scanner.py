@@ -154,7 +154,8 @@ def _check_platform(platform: str | None) -> str | None:
 
 def archive_limits(services: Services) -> ArchiveLimits:
     library = services.settings.library
-    return ArchiveLimits(library.archive_max_ratio, library.archive_max_total_mb << 20)
+    return ArchiveLimits(library.archive_max_ratio, library.archive_max_total_mb << 20,
+                         library.archive_max_members)
 
 
 def _ticker(progress: Progress | None, total_files: int, unchanged: int, total_bytes: int) -> Callable[[int], None]:

@@ -25,9 +25,8 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from treazr.errors import InvalidContent, InvalidInput, TreazrError
-from treazr.library.archives import ArchiveLimits
 from treazr.library.platforms import PLATFORMS
-from treazr.library.scanner import identify_file, import_paths
+from treazr.library.scanner import archive_limits, identify_file, import_paths
 from treazr.services import Services
 from treazr.web.routes._common import check_may_upload, user_and_services
 from treazr.web.security import AuthUser, current_user
@@ -130,10 +129,8 @@ def _place(services: Services, partial: Path, name: str, platform: str) -> Path:
 def _import(services: Services, partial: Path, name: str) -> dict[str, Any]:
     named = partial.with_name(f"{partial.stem}-{name}")  # identification looks at the extension
     os.replace(partial, named)
-    limits = ArchiveLimits(services.settings.library.archive_max_ratio,
-                           services.settings.library.archive_max_total_mb << 20)
     try:
-        probe = identify_file(named, limits=limits)
+        probe = identify_file(named, limits=archive_limits(services))
     except BaseException:
         named.unlink(missing_ok=True)
         raise
