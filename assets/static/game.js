@@ -71,6 +71,17 @@ document.getElementById("srm-form")?.addEventListener("submit", async (event) =>
   }
 });
 
+document.getElementById("srm-delete")?.addEventListener("click", async () => {
+  if (!confirm("Delete your battery save for this game? The game then starts with no save. This cannot be undone.")) return;
+  try {
+    await api(`/api/games/${gameId}/srm`, { method: "DELETE" });
+    say(status, "Battery save deleted.");
+    setTimeout(() => location.reload(), 600);
+  } catch (error) {
+    say(status, error.message, true);
+  }
+});
+
 document.getElementById("make-cover")?.addEventListener("click", async (event) => {
   const button = event.currentTarget;
   button.disabled = true;

@@ -4,6 +4,7 @@ that nobody reaches another person's files (IDOR) with two real signed-in member
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 from litestar.testing import AsyncTestClient
@@ -80,12 +81,26 @@ async def test_srm_round_trip_is_retroarch_bytes(client: AsyncTestClient, family
     assert response.status_code == 200
     assert response.json()["save_ram"]["size"] == len(data)
     back = await client.get(f"/api/games/{game}/srm", headers=family.ada.headers)
-    assert back.content == data and back.headers["content-disposition"].endswith('.srm"')
+    assert back.content == data and 'filename="sram.srm"' in back.headers["content-disposition"]
     assert (services.data.saves / str(family.ada.user_id) / f"{game}.srm").read_bytes() == data
     empty = await client.put(f"/api/games/{game}/srm", content=b"",
                              headers={**family.ada.headers, "Content-Type": "application/octet-stream"})
     assert empty.status_code == 422 and "empty" in empty.json()["error"]
     assert (services.data.saves / str(family.ada.user_id) / f"{game}.srm").read_bytes() == data  # nothing lost
+
+
+async def test_a_save_of_a_title_in_any_script_downloads_under_its_own_name(client: AsyncTestClient, family: Family,
+                                                                          services: Services) -> None:
+    game = game_id(services, "sram")
+    services.db.execute("UPDATE games SET title = ? WHERE id = ?", ("ポケモン 金/銀 (Ü)", game))
+    await client.put(f"/api/games/{game}/srm", content=b"gold", headers={**family.ada.headers,
+                                                                          "Content-Type": "application/octet-stream"})
+    back = await client.get(f"/api/games/{game}/srm", headers=family.ada.headers)
+    assert back.status_code == 200 and back.content == b"gold"
+    disposition = back.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="')  # an ASCII fallback for old clients
+    encoded = disposition.split("filename*=UTF-8''", 1)[1]
+    assert unquote(encoded) == "ポケモン 金_銀 (Ü).srm"  # a slash never reaches a file name
 
 
 async def test_children_read_but_cannot_delete_or_replace(client: AsyncTestClient, family: Family,
@@ -100,6 +115,7 @@ async def test_children_read_but_cannot_delete_or_replace(client: AsyncTestClien
     refused = await client.put(f"/api/games/{game}/srm", content=b"x",
                                headers={**kid, "Content-Type": "application/octet-stream"})
     assert refused.status_code == 403
+    assert (await client.delete(f"/api/games/{game}/srm", headers=kid)).status_code == 403
     assert path.exists()
     hidden = game_id(services, "nestest")  # not granted: as if it did not exist
     assert (await client.get(f"/api/games/{hidden}/saves", headers=kid)).status_code == 404

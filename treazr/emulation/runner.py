@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import signal
 import socket
@@ -109,7 +110,7 @@ class _Session:
         self.host = CoreHost(spec.core_path, system_dir=spec.system_dir, save_dir=spec.save_dir or spec.system_dir,
                              options=dict(spec.options), temp_dir=spec.temp_dir)
         self.av = self.host.load_game(spec.content_path)
-        loaded = self.load_save_ram()  # right after load_game, before the first frame runs
+        loaded, set_aside = self.load_save_ram()  # right after load_game, before the first frame runs
         state = self.start_from_state(spec.state_path) if spec.state_path else None
         self.pacer = Pacer(self.av.fps)
         if spec.video is not None and spec.stream:
@@ -121,15 +122,24 @@ class _Session:
                                                               "max_width", "max_height", "aspect")},
                 "audio": "pcm_s16le" if self.encoders is None else self.encoders.audio_codec,
                 "video": "bgrx" if self.encoders is None else self.encoders.video_codec,
-                "save_ram_loaded": loaded, "state": state}
+                "save_ram_loaded": loaded, "save_ram_set_aside": set_aside, "state": state}
 
-    def load_save_ram(self) -> int:
+    def load_save_ram(self) -> tuple[int, dict[str, str] | None]:
+        """Load the player's ``.srm``: (bytes loaded, None), or (0, why and where) for a file that does
+        not fit this game's save RAM (an upload from another emulator): it is moved aside, kept, and the
+        game starts with an empty save instead of not at all."""
         path = Path(self.spec.save_ram_path) if self.spec.save_ram_path else None
         data = path.read_bytes() if path is not None and path.is_file() else b""
-        if data:
-            self.host.load_save_ram(data)
+        set_aside = None
+        if data and path is not None:
+            try:
+                self.host.load_save_ram(data)
+            except InvalidContent as error:
+                kept = path.with_name(f"{path.stem}.unused-{time.strftime('%Y%m%dT%H%M%S')}{path.suffix}")
+                os.replace(path, kept)
+                set_aside, data = {"reason": str(error), "kept_as": kept.name}, b""
         self.flushed = self.host.save_ram()
-        return len(data)
+        return len(data), set_aside
 
     # -- commands ---------------------------------------------------------------------------
     def read_commands(self) -> None:

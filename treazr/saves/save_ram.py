@@ -23,8 +23,8 @@ from treazr.db import Database
 from treazr.errors import InvalidContent, InvalidInput, NotFound
 from treazr.paths import DataDir
 
-__all__ = ["MAX_SAVE_RAM", "check_ids", "export_srm", "import_srm", "read_save_ram", "record_flush", "save_ram_info",
-           "save_ram_path"]
+__all__ = ["MAX_SAVE_RAM", "check_ids", "delete_save_ram", "export_srm", "import_srm", "read_save_ram", "record_flush",
+           "save_ram_info", "save_ram_path"]
 
 MAX_SAVE_RAM = 16 * 1024 * 1024  # the largest cartridge saves are a few hundred KiB
 
@@ -105,16 +105,37 @@ def _checked(source: Path | bytes) -> bytes:
     return content
 
 
+async def _core_size(db: Database, user_id: int, game_id: int) -> int | None:
+    """The size of this game's save RAM as its core last wrote it (for this player), when known."""
+    row = await db.aquery_one("SELECT size FROM save_ram WHERE user_id = ? AND game_id = ? AND core_name != ''",
+                              [user_id, game_id])
+    return None if row is None else int(row["size"])
+
+
 async def import_srm(db: Database, data: DataDir, user_id: int, game_id: int, source: Path | bytes) -> Path:
-    """Make a RetroArch ``.srm`` (a file or its bytes) this player's save for this game."""
+    """Make a RetroArch ``.srm`` (a file or its bytes) this player's save for this game.
+
+    A file larger than the game's save RAM (known once its core has written a save) is refused here; one
+    that arrives before that and does not fit is set aside by the worker at the next start.
+    """
     path = save_ram_path(data, user_id, game_id)
-
-    def write() -> None:
-        atomic_write(path, _checked(source))
-
-    await asyncio.to_thread(write)
+    content = await asyncio.to_thread(_checked, source)
+    expected = await _core_size(db, user_id, game_id)
+    if expected is not None and len(content) > expected:
+        raise InvalidContent(f"the save file is {len(content)} bytes, but this game's save RAM holds {expected}: "
+                             "is it from another game or emulator?")
+    await asyncio.to_thread(atomic_write, path, content)
     await record_flush(db, data, user_id, game_id)
     return path
+
+
+async def delete_save_ram(db: Database, data: DataDir, user_id: int, game_id: int) -> None:
+    """Remove this player's battery save for this game (the game starts with an empty one)."""
+    path = save_ram_path(data, user_id, game_id)
+    if not await asyncio.to_thread(path.is_file):
+        raise NotFound("there is no save for this game")
+    await asyncio.to_thread(path.unlink)
+    await db.aexecute("DELETE FROM save_ram WHERE user_id = ? AND game_id = ?", [user_id, game_id])
 
 
 def export_srm(data: DataDir, user_id: int, game_id: int, dest: Path) -> Path:

@@ -210,6 +210,10 @@ class SessionManager:
             await clear_refusal(self.services.db, game_id)
         if notice:
             notice += ". Starting from the beginning; the state is kept."
+        if aside := worker.info.get("save_ram_set_aside"):
+            notice = " ".join(filter(None, [notice, (
+                f"Your battery save could not be used ({aside['reason']}), so the game started with an empty "
+                f"save; the file is kept on the server as {aside['kept_as']}.")]))
         return worker, notice
 
     async def _resolve(self, game_id: int) -> tuple[str, str, CoreInfo, ContentFile | None]:

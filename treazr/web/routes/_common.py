@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from litestar.connection import ASGIConnection
 from litestar.response import Template
@@ -12,7 +14,7 @@ from treazr.errors import InvalidInput, PermissionDenied, TreazrError
 from treazr.services import Services
 from treazr.web.security import AuthUser, current_user
 
-__all__ = ["check_may_upload", "error_page", "int_list", "iso_time", "services_of", "user_and_services"]
+__all__ = ["attachment", "check_may_upload", "error_page", "int_list", "iso_time", "services_of", "user_and_services"]
 
 _HEADINGS = {403: "Not for this account", 404: "Not here", 409: "Not right now"}
 
@@ -23,6 +25,14 @@ def error_page(connection: ASGIConnection[Any, Any, Any, Any], error: TreazrErro
     return Template(template_name="error.html", status_code=error.http_status,
                     context={"me": user if isinstance(user, AuthUser) else None, "message": str(error),
                              "heading": _HEADINGS.get(error.http_status, "Something went wrong")})
+
+
+def attachment(filename: str) -> dict[str, str]:
+    """A download's ``Content-Disposition`` for any title (RFC 6266): an ASCII name for old clients and
+    the real one, UTF-8 and percent-encoded, for every browser since 2011."""
+    plain = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    plain = "".join(ch if ch.isalnum() or ch in " -_().," else "_" for ch in plain).strip() or "download"
+    return {"Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename)}"}
 
 
 def iso_time(value: float | str | None) -> str | None:

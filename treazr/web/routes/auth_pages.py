@@ -17,6 +17,7 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from treazr.auth.tls import ca_certificate_path, spki_sha256_base64
+from treazr.web.routes._common import attachment
 from treazr.web.security import auth_runtime, current_user, request_origin
 
 __all__ = ["PAGE_ROUTES"]
@@ -76,7 +77,7 @@ def certificate_download(request: Request[Any, Any, State], der: FromQuery[bool]
         raise NotFoundException("This Treazr does not use its own certificate authority.")
     body = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER) if der else pem
     return Response(body, media_type="application/x-x509-ca-cert",
-                    headers={"Content-Disposition": 'attachment; filename="treazr-ca.crt"'})
+                    headers=attachment("treazr-ca.crt"))
 
 
 @get("/secure-context", opt={"public": True}, sync_to_thread=False)

@@ -16,12 +16,12 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from treazr.errors import Conflict, InvalidContent, NotFound
-from treazr.saves.save_ram import MAX_SAVE_RAM, import_srm, read_save_ram, save_ram_info
+from treazr.saves.save_ram import MAX_SAVE_RAM, delete_save_ram, import_srm, read_save_ram, save_ram_info
 from treazr.saves.states import CONTINUE_SLOT, StateInfo, delete_state, get_state, list_states
 from treazr.services import Services
 from treazr.web.browse import visible_or_404
 from treazr.web.playtime import play_stats
-from treazr.web.routes._common import user_and_services
+from treazr.web.routes._common import attachment, user_and_services
 from treazr.web.routes.play import play_manager
 from treazr.web.security import AuthUser, members_only
 
@@ -88,7 +88,7 @@ async def state_download(request: Request[Any, Any, State], game_id: FromPath[in
     state = await _my_state(request, game_id, slot)
     name = f"game{game_id}-{'continue' if slot == CONTINUE_SLOT else f'slot{slot}'}.state"
     return Response(await asyncio.to_thread(_read, state.path), media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers=attachment(name))
 
 
 @delete("/api/games/{game_id:int}/states/{slot:int}", guards=[members_only], status_code=200)
@@ -109,9 +109,8 @@ async def srm_download(request: Request[Any, Any, State], game_id: FromPath[int]
     data = await asyncio.to_thread(read_save_ram, services.data, user.user_id, game_id)
     if data is None:
         raise NotFound("there is no save for this game yet")
-    safe = "".join(ch if ch.isalnum() or ch in " -_()" else "_" for ch in game["title"]).strip() or f"game{game_id}"
-    return Response(data, media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{safe}.srm"'})
+    title = "".join("_" if ch in '/\\' or not ch.isprintable() else ch for ch in game["title"]).strip()
+    return Response(data, media_type="application/octet-stream", headers=attachment(f"{title or f'game{game_id}'}.srm"))
 
 
 @put("/api/games/{game_id:int}/srm", guards=[members_only], status_code=200,
@@ -120,10 +119,7 @@ async def srm_upload(request: Request[Any, Any, State], game_id: FromPath[int]) 
     """Admins and members: replace their own battery save with a RetroArch ``.srm`` (the raw body)."""
     user, services = user_and_services(request)
     await visible_or_404(services.db, user, game_id)
-    running = [s for s in play_manager(request.app).visible_to(user)
-               if s.info.owner_id == user.user_id and s.info.game_id == game_id]
-    if running:
-        raise Conflict("this game is running; end it first, or its next save would overwrite the upload")
+    _refuse_while_running(request, user, game_id, "its next save would overwrite the upload")
     body = await request.body()
     if not body:
         raise InvalidContent("the save file is empty")
@@ -131,4 +127,21 @@ async def srm_upload(request: Request[Any, Any, State], game_id: FromPath[int]) 
     return await my_saves(services, user, game_id)
 
 
-ROUTES: list[Any] = [saves, state_thumbnail, state_download, state_delete, srm_download, srm_upload]
+@delete("/api/games/{game_id:int}/srm", guards=[members_only], status_code=200)
+async def srm_delete(request: Request[Any, Any, State], game_id: FromPath[int]) -> dict[str, Any]:
+    """Admins and members: remove their own battery save (children cannot); the game then starts empty."""
+    user, services = user_and_services(request)
+    await visible_or_404(services.db, user, game_id)
+    _refuse_while_running(request, user, game_id, "it would write its save again")
+    await delete_save_ram(services.db, services.data, user.user_id, game_id)
+    return await my_saves(services, user, game_id)
+
+
+def _refuse_while_running(request: Request[Any, Any, State], user: AuthUser, game_id: int, why: str) -> None:
+    running = [s for s in play_manager(request.app).visible_to(user)
+               if s.info.owner_id == user.user_id and s.info.game_id == game_id]
+    if running:
+        raise Conflict(f"this game is running; end it first, or {why}")
+
+
+ROUTES: list[Any] = [saves, state_thumbnail, state_download, state_delete, srm_download, srm_upload, srm_delete]
