@@ -89,6 +89,21 @@ async def test_a_runaway_read_is_stopped_at_its_time_limit_and_the_reader_goes_o
         db.close()
 
 
+async def test_reads_that_fail_hand_their_reader_back(db: Database) -> None:
+    async def fail_often() -> None:
+        # more failures than there are readers: a reader lost on each would leave a later read waiting
+        for _ in range(8):
+            # CPython's sqlite3 reports a bind overflow with the connection's last error when it has one
+            with pytest.raises((OverflowError, sqlite3.OperationalError)):
+                await db.aquery("SELECT n FROM counter WHERE n = ?", (2**63,))
+            with pytest.raises(sqlite3.OperationalError):
+                await db.aquery("SELECT no_such_column FROM counter")
+
+    await asyncio.wait_for(fail_often(), 30)
+    assert await asyncio.wait_for(db.aquery("SELECT count(*) AS c FROM counter"), 10) == [{"c": 0}]
+    await db.close_async_reader()
+
+
 async def test_sign_in_reads_are_answered_while_every_shared_reader_is_busy(tmp_path: Path) -> None:
     db = Database(tmp_path / "t.db", read_limit_s=60).open([_counter_migrations()])
     try:

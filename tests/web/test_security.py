@@ -32,16 +32,16 @@ async def client(services: Services) -> AsyncIterator[AsyncTestClient]:  # type:
         yield test_client
 
 
-def _concrete(path: str) -> str:
+def _concrete(path: str, number: str = "1") -> str:
     """A request path for a route pattern: every path parameter filled with a plausible value."""
     def fill(match: re.Match[str]) -> str:
         kind = match.group(2) or "str"
-        return {"int": "1", "path": "x", "uuid": "00000000-0000-0000-0000-000000000001"}.get(kind, "x")
+        return {"int": number, "path": "x", "uuid": "00000000-0000-0000-0000-000000000001"}.get(kind, "x")
 
     return re.sub(r"\{(\w+)(?::(\w+))?\}", fill, path)
 
 
-def _private_http_routes(app: Litestar) -> list[tuple[str, str]]:
+def _private_http_routes(app: Litestar, number: str = "1") -> list[tuple[str, str]]:
     found = []
     for route in app.routes:
         if isinstance(route, HTTPRoute):
@@ -49,7 +49,7 @@ def _private_http_routes(app: Litestar) -> list[tuple[str, str]]:
                 if handler.opt.get("public"):
                     continue
                 for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
-                    found.append((method, _concrete(route.path)))
+                    found.append((method, _concrete(route.path, number)))
     return found
 
 
@@ -61,6 +61,23 @@ async def test_every_non_public_route_answers_401_to_anonymous_requests(client: 
         response = await client.request(method, path, headers=origin, json={} if method in STATE_CHANGING else None)
         assert response.status_code == 401, (method, path, response.status_code)
         assert response.json()["error"] == "Please sign in first."
+
+
+async def test_numbers_past_64_bits_are_a_clear_400_on_every_route(client: AsyncTestClient,  # type: ignore[type-arg]
+                                                                   services: Services) -> None:
+    admin = await sign_up(client, services, "Ada")
+    huge = str(2**63)
+    queries = [f"?{name}={huge}" for name in ("page", "per_page", "collection", "game_id", "user_id", "slot")]
+    body = {"game_id": 2**63, "slot": 2**63}
+    for method, path in _private_http_routes(client.app, huge):
+        for query in queries if method == "GET" else [""]:
+            response = await client.request(method, path + query, headers=admin.headers,
+                                            json=body if method in STATE_CHANGING else None)
+            assert response.status_code < 500, (method, path + query, response.status_code, response.text)
+    too_large = await client.get(f"/api/games?page={huge}", headers=admin.headers)
+    assert too_large.status_code == 400 and too_large.json()["error"] == "a number in this request is too large"
+    started = await client.post("/api/play/sessions", json={"game_id": 2**64}, headers=admin.headers)
+    assert started.status_code in (400, 404), started.text
 
 
 async def test_every_non_public_websocket_refuses_anonymous_connections(client: AsyncTestClient) -> None:  # type: ignore[type-arg]

@@ -243,18 +243,20 @@ class _AsyncReaders:
         try:
             async with conn.execute(sql, params) as cursor:
                 rows = list(await cursor.fetchall())
-        except sqlite3.OperationalError as error:
-            self._give_back(conn, deadline)
-            if str(error) == "interrupted":
-                raise TooSlow(f"the library took longer than {limit_s:g} s to answer; "
-                              "try a shorter search or a narrower filter") from None
-            raise
         except asyncio.CancelledError:
             # the asker is gone (a closed tab): stop the statement, and lend the connection out again
             # only once its thread has finished with it
             deadline.at = float("-inf")
             self._settling.add(task := asyncio.create_task(self._settle(conn, deadline)))
             task.add_done_callback(self._settling.discard)
+            raise
+        except BaseException as error:
+            # any failure (a bad parameter such as an integer past 64 bits included) hands the
+            # connection back; a lost one would leave the next asker waiting for ever
+            self._give_back(conn, deadline)
+            if isinstance(error, sqlite3.OperationalError) and str(error) == "interrupted":
+                raise TooSlow(f"the library took longer than {limit_s:g} s to answer; "
+                              "try a shorter search or a narrower filter") from None
             raise
         self._give_back(conn, deadline)
         return rows  # type: ignore[return-value]

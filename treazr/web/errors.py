@@ -30,10 +30,16 @@ def _http_error(request: Request, error: HTTPException) -> Response:
                     headers=error.headers or None)
 
 
+def _too_large(request: Request, error: OverflowError) -> Response:
+    # an id or page past SQLite's 64-bit integers (``/api/games?page=9223372036854775808``) is a bad request
+    return Response({"error": "a number in this request is too large", "status": 400}, status_code=400)
+
+
 def _unexpected(request: Request, error: Exception) -> Response:
     log.exception("unexpected error", extra={"path": request.url.path})
     return Response({"error": "Something went wrong on the server; it has been logged.", "status": 500},
                     status_code=HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-EXCEPTION_HANDLERS = {TreazrError: _treazr_error, HTTPException: _http_error, Exception: _unexpected}
+EXCEPTION_HANDLERS = {TreazrError: _treazr_error, HTTPException: _http_error, OverflowError: _too_large,
+                      Exception: _unexpected}
