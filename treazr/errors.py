@@ -19,6 +19,8 @@ messages (``treazr.cli``).
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthenticationError",
     "ConfigError",
@@ -42,6 +44,8 @@ class TreazrError(Exception):
 
     http_status = 500
     exit_code = 1
+    #: extra fields for the web's JSON answer (e.g. which session to end to make room)
+    details: dict[str, Any] = {}  # never changed in place; an error with details sets its own
 
 
 class ConfigError(TreazrError):
@@ -63,6 +67,10 @@ class PermissionDenied(TreazrError):
 
 class Conflict(TreazrError):
     http_status = 409
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class RateLimited(TreazrError):

@@ -112,12 +112,14 @@ class EmulationSettings:
     saveram_flush_s: float = 10.0
     hang_timeout_s: float = 5.0
     max_sessions: int = 8
+    max_sessions_per_user: int = 2
     idle_timeout_min: float = 10.0
 
     def __post_init__(self) -> None:
         _at_least("emulation.saveram_flush_s", self.saveram_flush_s, 0.5)
         _at_least("emulation.hang_timeout_s", self.hang_timeout_s, 1)
         _at_least("emulation.max_sessions", self.max_sessions, 1)
+        _at_least("emulation.max_sessions_per_user", self.max_sessions_per_user, 1)
         _at_least("emulation.idle_timeout_min", self.idle_timeout_min, 0.1)
 
 

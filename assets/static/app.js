@@ -4,9 +4,10 @@ import "/static/auth.js"; // wires the Sign out button
 import { startTenfoot } from "/static/tenfoot.js";
 
 export class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, data = {}) {
     super(message);
     this.status = status;
+    this.data = data; // the whole JSON answer: some refusals say what would make room
   }
 }
 
@@ -28,7 +29,7 @@ export async function api(path, { method = "GET", json, body, headers = {} } = {
   if (response.status === 401) {
     location.assign(`/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
   }
-  if (!response.ok) throw new ApiError(data.error || `The server answered ${response.status}.`, response.status);
+  if (!response.ok) throw new ApiError(data.error || `The server answered ${response.status}.`, response.status, data);
   return data;
 }
 

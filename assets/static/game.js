@@ -23,6 +23,15 @@ async function startFrom(slot) {
     location.assign(session.url);
   } catch (error) {
     say(status, error.message, true);
+    const oldest = error.data?.oldest_session;
+    if (oldest && confirm(`${error.message}.\n\nEnd ${oldest.title} now and start this game?`)) {
+      try {
+        await api(`/api/play/sessions/${encodeURIComponent(oldest.token)}/end`, { method: "POST" });
+      } catch (ended) {
+        if (ended.status !== 404) return say(status, ended.message, true); // 404: it ended meanwhile
+      }
+      await startFrom(slot);
+    }
   }
 }
 

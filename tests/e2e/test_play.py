@@ -319,3 +319,32 @@ def test_malformed_flood_and_a_stalled_viewer_leave_the_player_unharmed(
     wait_for("frames after reconnecting", lambda: stats(page)["frames_drawn"] >= drawn + 60)
     assert stats(page)["token"] == token
     assert not errors, errors
+
+
+def test_a_third_game_offers_to_end_the_oldest_and_then_plays(
+        live_server: LiveServer, server_services: Services, player: tuple[BrowserContext, Identity],
+        roms: Path) -> None:
+    report = import_paths(server_services, [roms / "nes" / "test_buttons.nes", roms / "nes" / "nestest.nes"])
+    assert report.added == 2, report.as_json()
+    first_rom, second_rom = (int(row["id"]) for row in server_services.db.query("SELECT id FROM games ORDER BY id"))
+    context, ada = player
+    # two games already running (say, on the TV and on a tablet); the demo is the older
+    trust = ssl.create_default_context(cafile=str(live_server.ca_path))
+    with httpx.Client(base_url=live_server.url, verify=trust) as client:
+        for game_id in (0, first_rom):
+            started = client.post("/api/play/sessions", json={"game_id": game_id}, headers=ada.headers)
+            assert started.status_code == 201, started.text
+            time.sleep(0.05)  # distinct start times
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/play/game/{second_rom}")
+    expect(page.locator("#message")).to_contain_text("the most one person may", timeout=30_000)
+    offer = page.locator("#end-oldest")
+    expect(offer).to_have_text("End Treazr Demo and play this")
+    offer.click()
+    wait_for("the third game's frames", lambda: stats(page).get("frames_drawn", 0) >= 30, 90)
+    with httpx.Client(base_url=live_server.url, verify=trust) as client:
+        running = client.get("/api/play/sessions", headers=ada.headers).json()["sessions"]
+    assert sorted(s["game_id"] for s in running) == sorted([first_rom, second_rom])
+    assert not errors, errors

@@ -286,3 +286,29 @@ async def test_idle_sessions_end_and_revoked_sign_ins_close_at_once(server: Play
     reason = services.db.query_one("SELECT end_reason FROM play_sessions WHERE token = ?", (token,))
     assert reason == {"end_reason": "nobody was watching"}
     assert services.db.query_one("SELECT slot FROM save_states WHERE slot = 0") is not None
+
+
+@pytest.mark.slow
+async def test_one_person_runs_two_games_at_most_and_is_offered_their_oldest_to_end(
+        server: PlayServer, services: Services, roms: Path) -> None:
+    report = import_paths(services, [roms / "nes" / "test_buttons.nes", roms / "nes" / "nestest.nes"])
+    assert report.added == 2, report.as_json()
+    first_rom, second_rom = (int(row["id"]) for row in services.db.query("SELECT id FROM games ORDER BY id"))
+    assert services.settings.emulation.max_sessions_per_user == 2
+    ada = await person(server, services, "Ada")
+    bob = await person(server, services, "Bob")
+    oldest = await start(server, ada)  # the demo
+    await start(server, ada, first_rom)
+    async with server.client() as client:
+        refused = await client.post("/api/play/sessions", json={"game_id": second_rom}, headers=ada.headers)
+        assert refused.status_code == 409, refused.text
+        assert "2 games running" in refused.json()["error"] and "Treazr Demo" in refused.json()["error"]
+        assert refused.json()["oldest_session"] == {"token": oldest["token"], "title": oldest["title"]}
+        assert len(server.manager.sessions) == 2  # nothing was started for the refused one
+        rejoined = await client.post("/api/play/sessions", json={"game_id": first_rom}, headers=ada.headers)
+        assert rejoined.status_code == 201 and rejoined.json()["created"] is False  # a running game still opens
+    assert (await start(server, bob, second_rom))["platform"] == "nes"  # Ada's share is hers alone
+    async with server.client() as client:
+        ended = await client.post(f"/api/play/sessions/{oldest['token']}/end", headers=ada.headers)
+        assert ended.status_code == 200
+    assert (await start(server, ada, second_rom))["started_from"] == "new"

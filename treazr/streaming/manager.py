@@ -126,9 +126,7 @@ class SessionManager:
         key = (user.user_id, game_id)
         if key in self._starting:
             return await asyncio.shield(self._starting[key]), False
-        running = sum(1 for s in self.sessions.values() if not s.ended.is_set())
-        if running >= self.services.settings.emulation.max_sessions:
-            raise Conflict(f"{running} games are running, the most this server allows; end one first")
+        self._check_room(user)
         future: asyncio.Future[PlaySession] = asyncio.get_running_loop().create_future()
         self._starting[key] = future
         try:
@@ -141,6 +139,24 @@ class SessionManager:
             raise
         finally:
             del self._starting[key]
+
+    def _check_room(self, user: AuthUser) -> None:
+        """Fair shares: the server's game slots, and at most a few of them for any one person."""
+        limits = self.services.settings.emulation
+        running = [s for s in self.sessions.values() if not s.ended.is_set()]
+        if len(running) + len(self._starting) >= limits.max_sessions:
+            raise Conflict(f"{len(running) + len(self._starting)} games are running, the most this server allows; "
+                           "end one first")
+        mine = sorted((s for s in running if s.info.owner_id == user.user_id), key=lambda s: s.info.started_at)
+        starting = sum(1 for owner_id, _ in self._starting if owner_id == user.user_id)
+        if len(mine) + starting >= limits.max_sessions_per_user:
+            message = (f"You already have {len(mine) + starting} games running, the most one person may; "
+                       "end one first")
+            if not mine:  # only starts still under way
+                raise Conflict(message)
+            oldest = mine[0].info
+            raise Conflict(f"{message} (your oldest is {oldest.title})",
+                           oldest_session={"token": oldest.token, "title": oldest.title})
 
     async def _launch(self, user: AuthUser, game_id: int, slot: int | None, chroma: str) -> PlaySession:
         title, platform, core, content = await self._resolve(game_id)

@@ -21,7 +21,7 @@ def _treazr_error(request: Request, error: TreazrError) -> Response:
         headers["Retry-After"] = str(error.retry_after)
     if error.http_status >= 500:
         log.error("request failed", extra={"path": request.url.path, "error": str(error)})
-    return Response({"error": str(error), "status": error.http_status}, status_code=error.http_status,
+    return Response({**error.details, "error": str(error), "status": error.http_status}, status_code=error.http_status,
                     headers=headers)
 
 

@@ -101,6 +101,7 @@ class Player {
       const body = await response.json().catch(() => ({}));
       if (!response.ok) {
         say(body.error || `The game could not start (HTTP ${response.status}).`, true);
+        if (body.oldest_session) this.offerToEnd(body.oldest_session);
         return;
       }
       this.token = body.session.token;
@@ -113,6 +114,28 @@ class Player {
     setInterval(() => this.renderStats(), 500);
     addEventListener("resize", () => this.video.fit());
     document.addEventListener("fullscreenchange", () => this.video.fit());
+  }
+
+  // One person may run only a few games at once: offer to end their oldest and start this one.
+  offerToEnd(oldest) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.id = "end-oldest";
+    button.className = "button small";
+    button.textContent = `End ${oldest.title} and play this`;
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      say(`Ending ${oldest.title}…`);
+      const ended = await fetch(`/api/play/sessions/${encodeURIComponent(oldest.token)}/end`, { method: "POST" });
+      if (!ended.ok && ended.status !== 404) { // 404: it ended meanwhile, which is as good
+        const body = await ended.json().catch(() => ({}));
+        say(body.error || `${oldest.title} could not be ended (HTTP ${ended.status}).`, true);
+        return;
+      }
+      say("Starting the game…");
+      this.start();
+    }, { once: true });
+    messageBox.append(" ", button);
   }
 
   // -- connection ----------------------------------------------------------------------------
