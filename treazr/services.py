@@ -14,6 +14,7 @@ from treazr.schema import MIGRATION_SETS
 from treazr.settings import Settings
 
 if TYPE_CHECKING:
+    from treazr.emulation.covers import CoverRuns
     from treazr.emulation.registry import CoreRegistry
 
 __all__ = ["RevocationBus", "Services", "open_services"]
@@ -62,6 +63,14 @@ class Services:
         from treazr.emulation.registry import CoreRegistry
 
         return CoreRegistry.discover(self.settings, self.data)
+
+    @cached_property
+    def cover_runs(self) -> CoverRuns:
+        """How many cover runs (each a full-speed emulator) may go at once, in all and per person."""
+        from treazr.emulation.covers import CoverRuns
+
+        limits = self.settings.emulation
+        return CoverRuns(limits.cover_runs, limits.cover_runs_per_user)
 
     def close(self) -> None:
         self.db.close()

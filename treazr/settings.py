@@ -113,6 +113,8 @@ class EmulationSettings:
     hang_timeout_s: float = 5.0
     max_sessions: int = 8
     max_sessions_per_user: int = 2
+    cover_runs: int = 2
+    cover_runs_per_user: int = 1
     idle_timeout_min: float = 10.0
 
     def __post_init__(self) -> None:
@@ -120,6 +122,8 @@ class EmulationSettings:
         _at_least("emulation.hang_timeout_s", self.hang_timeout_s, 1)
         _at_least("emulation.max_sessions", self.max_sessions, 1)
         _at_least("emulation.max_sessions_per_user", self.max_sessions_per_user, 1)
+        _at_least("emulation.cover_runs", self.cover_runs, 1)
+        _at_least("emulation.cover_runs_per_user", self.cover_runs_per_user, 1)
         _at_least("emulation.idle_timeout_min", self.idle_timeout_min, 0.1)
 
 

@@ -3,16 +3,19 @@ favourites, collections, and what a child may see."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import ROMS
+from tests.streaming.client import play_server
 from tests.support.cores import without_wheel_cores
-from tests.support.identity import Identity
+from tests.support.identity import Identity, sign_up
 from tests.support.roms import platform_counts, rom_count
 from tests.web._webapp import Family, game_id
 from treazr.services import Services
+from treazr.web.app import create_app
 
 
 async def _titles(client: AsyncTestClient, who: Identity, query: str = "") -> list[str]:
@@ -151,6 +154,19 @@ async def test_cover_is_404_until_one_exists_then_served(client: AsyncTestClient
     assert cover.status_code == 200 and cover.content.startswith(b"\x89PNG")
     refused = await client.post(f"/api/games/{arm}/cover", headers=family.kid.headers)
     assert refused.status_code == 403
+
+
+async def test_a_member_asks_for_one_new_cover_at_a_time(family: Family, services: Services) -> None:
+    cpu = game_id(services, "cpu instrs")
+    async with play_server(create_app(services)) as server, server.client() as client:  # requests really overlap
+        cy = await sign_up(client, services, "Cy")
+        asked = [client.post(f"/api/games/{cpu}/cover", headers=cy.headers) for _ in range(3)]
+        answers = sorted((r.status_code, r.json()) for r in await asyncio.gather(*asked))
+        assert answers[0] == (200, {"cover_url": f"/api/games/{cpu}/cover"}), answers
+        assert [(status, body["error"]) for status, body in answers[1:]] == \
+            [(409, "a new cover you asked for is still being made; wait for it to finish")] * 2
+        again = await client.post(f"/api/games/{cpu}/cover", headers=cy.headers)  # hers to ask again
+        assert again.status_code == 200, again.text
 
 
 async def test_home_json_has_continue_sessions_and_filters(client: AsyncTestClient, family: Family,

@@ -11,21 +11,56 @@ import contextlib
 import logging
 import os
 import time
+from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from treazr.emulation.worker import WorkerHandle, WorkerSpec
-from treazr.errors import TreazrError
+from treazr.errors import Conflict, TreazrError
 
 if TYPE_CHECKING:
     from treazr.services import Services
 
-__all__ = ["cover_path", "make_cover", "make_cover_async"]
+__all__ = ["CoverRuns", "cover_path", "make_cover", "make_cover_async"]
 
 log = logging.getLogger("treazr.covers")
 
 EMULATED_SECONDS = 4.0  # most games show a title screen by then
 TIME_CAP_S = 20.0
+
+
+class CoverRuns:
+    """Fair shares of cover runs, each a full-speed emulator for up to :data:`TIME_CAP_S`.
+
+    At most ``at_once`` run on the whole server (later ones wait their turn), and one person may have
+    at most ``per_user`` asked for at a time (a further ask is refused at once), so nobody can fill
+    the machine with emulators by clicking "New cover" in a loop.
+    """
+
+    def __init__(self, at_once: int, per_user: int) -> None:
+        self._turns = asyncio.Semaphore(at_once)
+        self._per_user = per_user
+        self._asked: Counter[int] = Counter()
+        self.running = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, user_id: int | None) -> AsyncIterator[None]:
+        """Wait for a free run; ``user_id`` None is the server's own work (an admin's cover job)."""
+        if user_id is not None:
+            if self._asked[user_id] >= self._per_user:
+                raise Conflict("a new cover you asked for is still being made; wait for it to finish")
+            self._asked[user_id] += 1
+        try:
+            async with self._turns:
+                self.running += 1
+                try:
+                    yield
+                finally:
+                    self.running -= 1
+        finally:
+            if user_id is not None:
+                self._asked[user_id] -= 1
 
 
 def cover_path(services: Services, game_id: int) -> Path:
@@ -59,9 +94,20 @@ async def _shoot(handle: WorkerHandle, target: Path, first_frame: int, deadline:
 
 
 async def make_cover_async(services: Services, game_id: int, content_path: str | Path | None, core_path: str | Path,
-                           *, seconds: float = EMULATED_SECONDS, time_cap: float = TIME_CAP_S) -> Path | None:
+                           *, seconds: float = EMULATED_SECONDS, time_cap: float = TIME_CAP_S,
+                           requested_by: int | None = None) -> Path | None:
     """Write ``thumbnails/<game_id>.png`` from a few seconds into the game; None if the game showed
-    nothing but a flat colour, failed to load, crashed, or ran out of time."""
+    nothing but a flat colour, failed to load, crashed, or ran out of time.
+
+    The run waits for its turn among :class:`CoverRuns`; one ``requested_by`` a person already
+    waiting for a cover is refused (:class:`Conflict`).
+    """
+    async with services.cover_runs.turn(requested_by):
+        return await _make_cover(services, game_id, content_path, core_path, seconds, time_cap)
+
+
+async def _make_cover(services: Services, game_id: int, content_path: str | Path | None, core_path: str | Path,
+                      seconds: float, time_cap: float) -> Path | None:
     target = cover_path(services, game_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     spec = WorkerSpec(core_path=str(core_path), content_path=str(content_path) if content_path else None,

@@ -77,7 +77,7 @@ async def make_cover(request: Request[Any, Any, State], game_id: FromPath[int]) 
         raise Conflict(f"no cover can be made: {detail['why_not_playable']}")
     content = await acontent_file(services.db, services.data.content, game_id)
     made = await make_cover_async(services, game_id, content.path,
-                                  services.cores.require_core(detail["platform"]).path)
+                                  services.cores.require_core(detail["platform"]).path, requested_by=user.user_id)
     if made is None:
         raise Conflict("the game showed nothing but a blank screen, so no cover was made")
     return {"cover_url": f"/api/games/{game_id}/cover"}
