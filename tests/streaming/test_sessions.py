@@ -312,3 +312,54 @@ async def test_one_person_runs_two_games_at_most_and_is_offered_their_oldest_to_
         ended = await client.post(f"/api/play/sessions/{oldest['token']}/end", headers=ada.headers)
         assert ended.status_code == 200
     assert (await start(server, ada, second_rom))["started_from"] == "new"
+
+
+@pytest.mark.slow
+async def test_rights_follow_a_role_change_or_a_grant_taken_back_on_open_sockets(
+        server: PlayServer, services: Services, roms: Path) -> None:
+    from treazr.auth.grants import set_grants
+    from treazr.auth.users import set_role
+
+    report = import_paths(services, [roms / "nes" / "test_buttons.nes"])
+    assert report.added == 1
+    game_id = int(services.db.query_one("SELECT id FROM games")["id"])  # type: ignore[index]
+    ada = await person(server, services, "Ada")
+    root = await person(server, services, "Root", "admin")
+    boss = await person(server, services, "Boss", "admin")
+    kid = await person(server, services, "Kid", "child")
+    services.db.write(lambda conn: set_grants(conn, kid.user_id, ["nes"], []))
+    session = await start(server, ada, game_id)
+    token = str(session["token"])
+    async with StreamClient.connect(server, token, root) as admin_view, \
+            StreamClient.connect(server, token, kid) as kid_view:
+        await admin_view.receive(frames=5)
+        await kid_view.receive(frames=5)
+        assert admin_view.control_of("welcome")[0]["control"] is True
+        async with server.client() as client:
+            demoted = await client.put(f"/api/admin/users/{root.user_id}/role", json={"role": "member"},
+                                       headers=boss.headers)
+            assert demoted.status_code == 200, demoted.text
+            await admin_view.receive(until="rights", timeout=5)  # at once, not at the next housekeeping
+            assert admin_view.control_of("rights")[0]["control"] is False
+            await admin_view.command("pause")
+            await admin_view.receive(until="error")
+            assert "only the player who started" in admin_view.control_of("error")[0]["message"].lower()
+            assert not server.manager.get(token).paused
+            taken = await client.put(f"/api/admin/users/{kid.user_id}/grants", json={"platforms": []},
+                                     headers=boss.headers)
+            assert taken.status_code == 200, taken.text
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await kid_view.receive(until="never", timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_NOT_FOUND
+        assert kid_view.control_of("error")[-1]["message"] == "You may no longer see this game."
+        # a change made in a terminal (``treazr users role``) is caught by the manager's own checks
+        before = len(admin_view.control_of("rights"))
+        services.db.write(lambda conn: set_role(conn, root.user_id, "admin"))
+        async with asyncio.timeout(10):
+            while len(admin_view.control_of("rights")) == before:
+                await admin_view.receive(frames=1)
+        assert admin_view.control_of("rights")[-1]["control"] is True
+        await admin_view.command("pause")
+        async with asyncio.timeout(10):
+            while not server.manager.get(token).paused:
+                await asyncio.sleep(0.05)

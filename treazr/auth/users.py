@@ -65,7 +65,8 @@ def create_user(conn: sqlite3.Connection, name: str, role: str, *, actor_id: int
 
 def set_role(conn: sqlite3.Connection, user_id: int, role: str, *, actor_id: int | None = None,
              now: float | None = None) -> dict[str, Any]:
-    """Change a user's role; it applies to their next request. The last admin cannot step down."""
+    """Change a user's role; it applies to their next request and their open sockets (``streaming.rights``).
+    The last admin cannot step down."""
     if role not in ROLES:
         raise InvalidInput(f"role {role!r} is not allowed; use one of: {', '.join(ROLES)}")
     user = get_user(conn, user_id)

@@ -34,6 +34,7 @@ from treazr.streaming import history
 from treazr.streaming.launch import session_spec, video_settings
 from treazr.streaming.metrics import StreamMetrics
 from treazr.streaming.protocol import CLOSE_ENDED, CLOSE_IDLE, CLOSE_MOVED, CLOSE_REVOKED, control
+from treazr.streaming.rights import recheck_viewers
 from treazr.streaming.sessions import PlaySession, SessionInfo
 from treazr.streaming.together import PLAYER_IDLE_S, SPECTATOR_IDLE_S, PortChange, clean_chat
 from treazr.streaming.viewers import Viewer
@@ -390,6 +391,7 @@ class SessionManager:
                     viewer.close(CLOSE_IDLE, "idle")
                     await self.leave(session, viewer)
             await self._expire_ports(session, now)
+        await recheck_viewers(self)  # last: a slow read here never holds up the idle checks above
 
     async def _expire_ports(self, session: PlaySession, now: float) -> None:
         holding = {h for h in session.ports.holders if h is not None}

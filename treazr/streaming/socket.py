@@ -7,6 +7,7 @@ is counted and ignored; a command the viewer may not give is answered with an ``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -85,7 +86,7 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
         return
     viewer = Viewer(user_id=user.user_id, user_name=user.name, device_id=user.device_id,
                     sign_in_session=user.session_id, socket=_Socket(socket), metrics=session.metrics,
-                    ports=session.ports.of(user.user_id), chroma444=hello.chroma444)
+                    role=user.role, ports=session.ports.of(user.user_id), chroma444=hello.chroma444)
     switched = session.chroma == "444" and not hello.chroma444 and session.switch_to_420()
     if switched:
         # Everyone gets a stream this browser can decode: a new 4:2:0 stream, announced by a
@@ -109,6 +110,8 @@ async def _receive_loop(manager: SessionManager, session: PlaySession, socket: W
         message = await socket.receive()
         if message["type"] != "websocket.receive":
             return
+        if viewer.role != user.role:  # an admin changed it since the socket opened
+            user = dataclasses.replace(user, role=viewer.role)
         data = message.get("bytes")
         try:
             if data is not None:

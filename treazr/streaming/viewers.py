@@ -66,6 +66,7 @@ class Viewer:
     sign_in_session: int
     socket: ViewerSocket
     metrics: SessionMetrics
+    role: str = "member"  # kept current by the manager: an admin's change reaches an open socket at once
     ports: list[int] = field(default_factory=list)
     chroma444: bool = True
     id: int = field(default_factory=lambda: next(_ids))

@@ -215,6 +215,11 @@ class Player {
         this.controllers.resend();
         break;
       case "video_config": this.video.configure(message); break;
+      case "rights": // an admin changed this person's role while they played
+        this.mayControl = !!message.control;
+        this.together.setControl(message.control);
+        sayBriefly(message.message, 6000);
+        break;
       case "ports":
         this.ports = message.ports || [];
         this.together.setPorts(this.ports);

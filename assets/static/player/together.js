@@ -54,13 +54,19 @@ export class Together {
 
   welcome(message) {
     this.userId = message.user_id;
-    this.control = !!message.control;
-    this.root.classList.toggle("spectating", !this.control);
-    for (const button of this.root.querySelectorAll("[data-owner-only]")) button.hidden = !this.control;
+    this.setControl(message.control);
     this.setPorts(message.ports || []);
     this.chatLog.replaceChildren();
     for (const line of (message.chat || []).slice(-5)) this.chat(line, false);
     if (message.session && message.session.holders) this.holders = message.session.holders;
+    this.render();
+  }
+
+  // Whether this person may run the session (owner or admin); an admin's role change updates it live.
+  setControl(control) {
+    this.control = !!control;
+    this.root.classList.toggle("spectating", !this.control);
+    for (const button of this.root.querySelectorAll("[data-owner-only]")) button.hidden = !this.control;
     this.render();
   }
 

@@ -21,6 +21,7 @@ from treazr.auth.qr import qr_svg_data_url
 from treazr.auth.tls import lan_addresses
 from treazr.db import Database
 from treazr.errors import InvalidInput
+from treazr.streaming.rights import recheck_viewers
 from treazr.web.routes.auth_pages import PAGE_ROUTES
 from treazr.web.security import AuthUser, admin_only, auth_runtime, client_address, current_user, request_origin
 
@@ -126,6 +127,7 @@ async def admin_set_role(request: Request[Any, Any, State], user_id: FromPath[in
         raise InvalidInput("send a JSON object with the new role")
     user = await _db(request).write_async(lambda conn: users.set_role(
         conn, user_id, data["role"], actor_id=actor.user_id))
+    await recheck_viewers(request.app.state.play, {user_id})  # their open games follow at once
     return {"user": user}
 
 
@@ -173,8 +175,10 @@ async def admin_set_grants(request: Request[Any, Any, State], user_id: FromPath[
     platforms, collections = data.get("platforms", []), data.get("collections", [])
     if not isinstance(platforms, list) or not isinstance(collections, list):
         raise InvalidInput("platforms and collections must be lists")
-    return await _db(request).write_async(lambda conn: grants.set_grants(
+    granted = await _db(request).write_async(lambda conn: grants.set_grants(
         conn, user_id, platforms, collections, actor_id=actor.user_id))
+    await recheck_viewers(request.app.state.play, {user_id})  # a game no longer granted closes at once
+    return granted
 
 
 @get("/api/admin/audit", guards=[admin_only])
