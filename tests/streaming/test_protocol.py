@@ -70,6 +70,7 @@ def test_hello() -> None:
     "{", "[1]", '{"type": 1}', '{"type": "teleport"}', '{"type": "ping"}', '{"type": "ping", "t": "now"}',
     '{"type": "save_state", "slot": 11}', '{"type": "load_state", "slot": -1}', '{"type": "save_state", "slot": true}',
     json.dumps({"type": "ping", "t": 1, "pad": "x" * 5000}),
+    "[" * 4000, '{"type": "ping", "t": ' + "[" * 4000,  # deep enough for a RecursionError
 ])
 def test_malformed_commands_are_refused(text: str) -> None:
     with pytest.raises(Malformed):

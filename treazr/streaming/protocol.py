@@ -16,6 +16,7 @@ JSON control messages ``{"type": ...}``: ``welcome`` (ports held, whether this v
 the chat so far), ``video_config``, ``state`` (paused, viewers, players, port holders), ``ports`` (the
 ports this viewer now holds), ``chat``, ``pong``, ``degraded``, ``saved``, ``loaded``, ``error``,
 ``moved`` (the game went to another device of the same user; close :data:`CLOSE_MOVED` follows),
+``rights`` (an admin changed this viewer's role: whether they may control now, and a line to show),
 ``ended``.
 
 From the client: binary INPUT messages (below) and JSON ``ping``, ``keyframe`` (the decoder needs an
@@ -148,6 +149,8 @@ def _json_object(text: str) -> dict[str, Any]:
         message = json.loads(text)
     except ValueError:
         raise Malformed("a control message is not JSON") from None
+    except RecursionError:  # '[[[[...' a few thousand deep: malformed like any other, never a closed socket
+        raise Malformed("a control message is nested too deeply") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise Malformed("a control message must be a JSON object with a string 'type'")
     return message
