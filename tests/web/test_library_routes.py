@@ -77,8 +77,12 @@ async def test_game_detail_has_files_hashes_and_core(client: AsyncTestClient, fa
     assert game["core"]["name"]  # the registry's core for the NES
     (file,) = game["files"]
     rom = roms / "nes" / "nestest.nes"
-    assert file["path"] == str(rom) and file["size"] == rom.stat().st_size
+    assert file["path"] == "nestest.nes" and file["size"] == rom.stat().st_size  # where it lives: admins only
     assert len(file["sha1"]) == 40 and len(file["crc32"]) == 8
+    (seen_by_admin,) = (await client.get(f"/api/games/{nestest}", headers=family.admin.headers)).json()["game"]["files"]
+    assert seen_by_admin["path"] == str(rom) and seen_by_admin["sha1"] == file["sha1"]
+    page = await client.get(f"/games/{nestest}", headers=family.ada.headers)
+    assert page.status_code == 200 and str(roms) not in page.text and "nestest.nes" in page.text
     assert (await client.get("/api/games/9999", headers=family.ada.headers)).status_code == 404
 
 

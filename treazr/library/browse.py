@@ -157,6 +157,20 @@ async def visible_game(db: Database, viewer: HasRole, game_id: int) -> Row:
     return row
 
 
+def _file_for(viewer: HasRole, file: Row) -> Row:
+    """A file row as ``viewer`` may see it: where it lives on the server is for admins only."""
+    file = {**file, "missing": bool(file["missing"])}
+    if viewer.role != "admin":
+        path, container = str(file["path"]), file["container"]
+        if container:  # "<archive>#<member>": the archive's name and the member inside it
+            file["path"] = f"{Path(container).name}#{path[len(container) + 1:]}"
+            file["container"] = Path(container).name
+        else:
+            file["path"] = Path(path).name
+        del file["store_path"]
+    return file
+
+
 async def game_detail(db: Database, viewer: HasRole, game: Row, *, thumbnails: Path,
                       playable: Collection[str], reasons: Mapping[str, str]) -> Row:
     """Everything a game's page shows of the library, for a ``game`` row from :func:`visible_game`: its
@@ -171,7 +185,7 @@ async def game_detail(db: Database, viewer: HasRole, game: Row, *, thumbnails: P
     del game["cover_path"]
     describe(game, playable)
     game["favourite"] = favourite
-    game["files"] = [{**f, "missing": bool(f["missing"])} for f in files]
+    game["files"] = [_file_for(viewer, f) for f in files]
     game["collections"] = collections
     game["may_retry"] = False
     if game["platform"] not in playable:
