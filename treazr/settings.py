@@ -97,9 +97,11 @@ class AuthSettings:
     session_days: int = 30
     challenge_ttl_s: int = 60
     rate_limit_per_minute: int = 30
+    invites_per_user: int = 5
 
     def __post_init__(self) -> None:
         _at_least("auth.invite_ttl_hours", self.invite_ttl_hours, 1)
+        _at_least("auth.invites_per_user", self.invites_per_user, 1)
         _at_least("auth.session_days", self.session_days, 1)
         _at_least("auth.challenge_ttl_s", self.challenge_ttl_s, 5)
         _at_least("auth.rate_limit_per_minute", self.rate_limit_per_minute, 1)

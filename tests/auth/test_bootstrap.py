@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from nacl.signing import SigningKey
 
 from treazr.auth.bootstrap import first_start_lines, invite_base_urls
 from treazr.auth.invites import redeem_invite
 from treazr.auth.users import revoke_user
+from treazr.errors import AuthenticationError
 from treazr.services import Services
 from treazr.web.server import ServerPlan
 
@@ -28,6 +30,8 @@ def test_first_start_prints_one_admin_invite_until_an_admin_has_a_device(service
     second = _token(first_start_lines(services, _plan()))  # restarted before using it: a fresh link, same admin
     assert first != second
     assert services.db.query("SELECT name, role FROM users") == [{"name": "admin", "role": "admin"}]
+    with pytest.raises(AuthenticationError):  # each start's link replaces the last: one in a log stays dead
+        services.db.write(lambda conn: redeem_invite(conn, first, bytes(SigningKey.generate().verify_key), "Old"))
     services.db.write(lambda conn: redeem_invite(conn, second, bytes(SigningKey.generate().verify_key), "PC"))
     assert first_start_lines(services, _plan()) == []
     services.db.write(lambda conn: revoke_user(conn, 1))  # locked out: the next start offers a way back in

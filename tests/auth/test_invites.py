@@ -42,6 +42,19 @@ def test_expired_unknown_and_bad_invites_are_refused_and_nothing_changes(service
     services.db.write(lambda conn: redeem_invite(conn, fresh.token, b"\x01" * 32, "Phone"))
 
 
+def test_a_new_invite_beyond_the_cap_cancels_the_oldest_unused_one(services: Services, ada: int) -> None:
+    issued = [services.db.write(lambda conn: issue_invite(conn, ada, 24, keep=3)) for _ in range(5)]
+    live = services.db.query("SELECT token_hash FROM invites WHERE cancelled_at IS NULL ORDER BY id")
+    assert live == [{"token_hash": token_hash(i.token)} for i in issued[2:]]
+    for dead in issued[:2]:
+        with pytest.raises(AuthenticationError):
+            services.db.write(lambda conn, t=dead.token: redeem_invite(conn, t, b"\x01" * 32, "Phone"))
+    services.db.write(lambda conn: redeem_invite(conn, issued[2].token, b"\x01" * 32, "Phone"))
+    services.db.write(lambda conn: issue_invite(conn, ada, 24, keep=3))  # a used invite does not count
+    assert services.db.query("SELECT count(*) AS n FROM invites WHERE cancelled_at IS NULL AND used_at IS NULL") \
+        == [{"n": 3}]
+
+
 def test_a_key_can_only_be_one_device(services: Services, ada: int) -> None:
     first = services.db.write(lambda conn: issue_invite(conn, ada, 24))
     second = services.db.write(lambda conn: issue_invite(conn, ada, 24))

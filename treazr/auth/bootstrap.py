@@ -34,7 +34,7 @@ def _first_admin_invite(conn: sqlite3.Connection, ttl_hours: int) -> Invite | No
     if user_id is None:
         taken = conn.execute("SELECT 1 FROM users WHERE name = ?", (_ADMIN_NAME,)).fetchone()
         user_id = create_user(conn, _ADMIN_NAME if not taken else "first admin", "admin")["id"]
-    return issue_invite(conn, user_id, ttl_hours)
+    return issue_invite(conn, user_id, ttl_hours, keep=1)  # this start's link only: the last one stops working
 
 
 def invite_base_urls(settings: Settings, scheme: str | None = None) -> list[str]:

@@ -16,7 +16,7 @@ from treazr.auth.keys import new_token, rfc3339, token_hash
 from treazr.auth.users import get_user, validate_label
 from treazr.errors import AuthenticationError, Conflict
 
-__all__ = ["INVALID_INVITE", "Invite", "invite_url", "issue_invite", "redeem_invite"]
+__all__ = ["INVALID_INVITE", "Invite", "cancel_pending", "invite_url", "issue_invite", "redeem_invite"]
 
 INVALID_INVITE = ("This invite link does not work any more: it was already used, it has expired, or it was "
                   "mistyped. Ask whoever runs Treazr for a new one.")
@@ -39,16 +39,30 @@ def invite_url(base_url: str, token: str) -> str:
 
 
 def issue_invite(conn: sqlite3.Connection, user_id: int, ttl_hours: float, *, actor_id: int | None = None,
-                 address: str = "", now: float | None = None) -> Invite:
+                 address: str = "", now: float | None = None, keep: int | None = None) -> Invite:
+    """A new invite for ``user_id``; with ``keep``, their unused invites beyond the newest ``keep``
+    (this one included) are cancelled, so nobody can pile up live links."""
     now = time.time() if now is None else now
     user = get_user(conn, user_id)
     token, digest = new_token()
     expires_at = rfc3339(now + ttl_hours * 3600)
     conn.execute("INSERT INTO invites (user_id, token_hash, created_at, expires_at, created_by) VALUES (?,?,?,?,?)",
                  (user_id, digest, rfc3339(now), expires_at, actor_id))
+    if keep is not None:
+        cancel_pending(conn, user_id, now=now, keep_newest=keep)
     audit.record(conn, "invite", user_id=user_id, actor_id=actor_id, address=address,
                  detail={"expires_at": expires_at}, now=now)
     return Invite(token, user["id"], user["name"], user["role"], expires_at)
+
+
+def cancel_pending(conn: sqlite3.Connection, user_id: int, *, now: float, keep_newest: int = 0) -> int:
+    """Cancel ``user_id``'s unused, unexpired invites but the newest ``keep_newest``; returns how many."""
+    pending = [row["id"] for row in conn.execute(
+        "SELECT id FROM invites WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL AND expires_at > ?"
+        " ORDER BY id DESC", (user_id, rfc3339(now)))]
+    stale = pending[keep_newest:]
+    conn.executemany("UPDATE invites SET cancelled_at = ? WHERE id = ?", [(rfc3339(now), i) for i in stale])
+    return len(stale)
 
 
 def redeem_invite(conn: sqlite3.Connection, token: str, public_key: bytes, label: str, *, address: str = "",

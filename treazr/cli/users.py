@@ -59,7 +59,8 @@ def users_invite(cli: CliContext, name: str) -> None:
     """A new invite link for NAME: to add another device, or to get back in after losing one."""
     with cli.services() as services:
         ttl = services.settings.auth.invite_ttl_hours
-        invite = services.db.write(lambda conn: issue_invite(conn, get_user(conn, name)["id"], ttl))
+        invite = services.db.write(lambda conn: issue_invite(
+            conn, get_user(conn, name)["id"], ttl, keep=services.settings.auth.invites_per_user))
         _show_invite(cli, services, invite)
 
 

@@ -58,7 +58,8 @@ async def _invite(request: Request[Any, Any, State], user_id: int, actor: AuthUs
     runtime = auth_runtime(request.app)
     address = client_address(request.scope, runtime)
     invite = await _db(request).write_async(lambda conn: issue_invite(
-        conn, user_id, runtime.settings.auth.invite_ttl_hours, actor_id=actor.user_id, address=address))
+        conn, user_id, runtime.settings.auth.invite_ttl_hours, actor_id=actor.user_id, address=address,
+        keep=runtime.settings.auth.invites_per_user))
     url = invite.url(share_base(request_origin(request.scope, runtime)))
     return {"user": {"id": invite.user_id, "name": invite.user_name, "role": invite.role}, "url": url,
             "qr_svg": qr_svg_data_url(url), "expires_at": invite.expires_at}
