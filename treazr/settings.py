@@ -57,6 +57,7 @@ class ServerSettings:
     tls_key: str = ""
     trusted_proxies: list[str] = field(default_factory=list)
     public_url: str = ""
+    allowed_hosts: list[str] = field(default_factory=list)
     log_level: str = "info"
     max_request_kb: int = 1024
     read_time_limit_s: float = 2.0

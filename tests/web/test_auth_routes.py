@@ -66,11 +66,12 @@ async def test_enrol_then_sign_in_again_with_the_same_key(client: AsyncTestClien
 
 
 async def test_cookie_is_secure_under_https(services: Services) -> None:
-    async with AsyncTestClient(app=create_app(services), base_url="https://treazr.test") as client:
+    async with AsyncTestClient(app=create_app(services), base_url="https://treazr.home.arpa") as client:
         ada = await sign_up(client, services, "Ada")
-        assert ada.origin == "https://treazr.test"
+        assert ada.origin == "https://treazr.home.arpa"
         response = await sign_in(client, ada)
     assert "Secure" in response.headers["set-cookie"]
+    assert response.headers["strict-transport-security"] == "max-age=31536000"
 
 
 async def test_padded_base64_is_accepted(client: AsyncTestClient, services: Services) -> None:  # type: ignore[type-arg]

@@ -243,3 +243,22 @@ async def test_admin_and_member_guards_refuse_every_lesser_role(client: AsyncTes
             body = {} if method in STATE_CHANGING else None
             response = await client.request(method, path, headers=identity.headers, json=body)
             assert response.status_code == 403, (identity.role, method, path, response.status_code)
+
+
+async def test_names_the_server_is_not_known_by_are_refused_against_dns_rebinding(services: Services) -> None:
+    services.settings.server.allowed_hosts = ["treazr.fritz.box"]
+    app = create_app(services)
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        for host in ("attacker.example", "treazr.example.com:8443", "evil.fritz.box"):
+            refused = await client.get("/healthz", headers={"Host": host})
+            assert refused.status_code == 421, host
+            assert "add it to server.allowed_hosts" in refused.json()["error"]
+            with pytest.raises(WebSocketDisconnect) as closed, \
+                    await client.websocket_connect("/api/play/sessions/x/ws", headers={"Host": host}) as socket:
+                socket.receive()
+            assert closed.value.code == 4421, host
+        for host in ("192.168.1.20:8443", "[fe80::1]:8443", "localhost:8080", "nas", "nas.local", "nas.home.arpa",
+                     "treazr.fritz.box", "127.0.0.1"):
+            answered = await client.get("/healthz", headers={"Host": host})
+            assert answered.status_code == 200, (host, answered.text)
+            assert "strict-transport-security" not in answered.headers  # plain HTTP: HSTS would be ignored

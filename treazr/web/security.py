@@ -3,7 +3,8 @@
 Every HTTP and WebSocket route needs a signed-in user unless its handler says ``opt={"public": True}``.
 The middleware sets ``connection.user`` to an :class:`AuthUser` (or ``None`` on a public route when
 nobody is signed in), refuses state-changing requests whose ``Origin`` is not this site's, and adds
-the security headers (a CSP without inline scripts: the one inline import map is allowed by hash).
+the security headers (a CSP without inline scripts: the one inline import map is allowed by hash;
+HSTS over HTTPS). A request for a name this server is not known by is refused first (``web.hosts``).
 
 The request's own origin, as the browser sees it, is ``server.public_url`` when set, else the scheme
 and Host header, or ``X-Forwarded-Proto``/``X-Forwarded-Host`` when the peer is a trusted proxy.
@@ -28,6 +29,7 @@ from treazr.auth.ratelimit import RateLimiter
 from treazr.auth.sessions import COOKIE, AuthUser, SessionInfo, lookup_session
 from treazr.errors import AuthenticationError, PermissionDenied
 from treazr.settings import Settings
+from treazr.web.hosts import KnownHosts
 
 __all__ = [
     "AuthRuntime",
@@ -58,6 +60,7 @@ class AuthRuntime:
         self.proxies: tuple[Network, ...] = tuple(_networks(server.trusted_proxies))
         public = urlsplit(server.public_url) if server.public_url else None
         self.public_origin = _normalise_origin(public.scheme, public.netloc) if public else ""
+        self.hosts = KnownHosts([*server.allowed_hosts, *([public.hostname or ""] if public else [])])
         import_map_hash = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
         self.csp = ("default-src 'self'; "
                     f"script-src 'self' 'sha256-{import_map_hash}'; "
@@ -117,16 +120,29 @@ def client_address(scope: Scope, runtime: AuthRuntime) -> str:
     return forwarded[0] if forwarded else str(peer)
 
 
-def request_origin(scope: Scope, runtime: AuthRuntime) -> str:
-    """This site's origin as the browser sees it (what ``location.origin`` says there)."""
-    if runtime.public_origin:
-        return runtime.public_origin
+def _asked_for(scope: Scope, runtime: AuthRuntime) -> tuple[str, str]:
+    """The scheme and host (with port) the browser asked for, through a trusted proxy if any."""
     headers = _headers(scope)
     scheme, host = str(scope.get("scheme", "http")), headers.get("host", "")
     if runtime.is_proxy((scope.get("client") or ("", 0))[0] or ""):
         scheme = _first(headers.get("x-forwarded-proto", "")) or scheme
         host = _first(headers.get("x-forwarded-host", "")) or host
-    return _normalise_origin(scheme, host)
+    return scheme, host
+
+
+def request_origin(scope: Scope, runtime: AuthRuntime) -> str:
+    """This site's origin as the browser sees it (what ``location.origin`` says there)."""
+    if runtime.public_origin:
+        return runtime.public_origin
+    return _normalise_origin(*_asked_for(scope, runtime))
+
+
+def _host_name(netloc: str) -> str:
+    """``nas:8443`` -> ``nas``, ``[fe80::1]:8443`` -> ``fe80::1``; unparsable -> as given."""
+    try:
+        return urlsplit(f"//{netloc}").hostname or ""
+    except ValueError:
+        return netloc
 
 
 def session_cookie_header(token: str, max_age: int, secure: bool) -> str:
@@ -189,6 +205,14 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
         handler = scope.get("route_handler")
         public = bool(getattr(handler, "opt", {}).get("public"))
         headers = _security_headers(runtime) if scope["type"] == "http" else []
+        scheme, host = _asked_for(scope, runtime)
+        name = _host_name(host)
+        if not runtime.hosts.allows(name):
+            await _refuse(scope, send, 421, f"This Treazr server does not answer to the name {name[:80]!r}. "
+                          "If that name is yours, add it to server.allowed_hosts in config.toml.", headers)
+            return
+        if scheme in ("https", "wss") and scope["type"] == "http":
+            headers.append((b"strict-transport-security", b"max-age=31536000"))
         origin = _headers(scope).get("origin")
         expected = request_origin(scope, runtime)
         cross_site = (origin is not None and origin != expected) if scope["type"] == "websocket" else (
