@@ -140,13 +140,13 @@ def test_a_plain_http_lan_address_explains_what_to_do(tmp_path: Path, playwright
     ARTIFACTS.mkdir(exist_ok=True)
     server = start_server(tmp_path / "plain-data", tmp_path / "plain.log", tls="off")
     port = server.url.rsplit(":", 1)[1]
-    # treazr.test resolves to 127.0.0.1 inside this browser only: an http:// name that is not localhost,
+    # treazr.lan resolves to 127.0.0.1 inside this browser only: an http:// name that is not localhost,
     # like http://192.168.1.20 at home, so the page is not a secure context
     browser = _launch(playwright_instance, _trusting_home(tmp_path, None),
-                      ("--host-resolver-rules=MAP treazr.test 127.0.0.1",))
+                      ("--host-resolver-rules=MAP treazr.lan 127.0.0.1",))
     try:
         page = browser.new_page()
-        page.goto(f"http://treazr.test:{port}/signin")
+        page.goto(f"http://treazr.lan:{port}/signin")
         assert page.evaluate("window.isSecureContext") is False
         expect(page.locator("#auth-insecure")).to_be_visible()
         expect(page.locator("#auth-ready")).to_be_hidden()
