@@ -135,8 +135,12 @@ class StreamingSettings:
     video_bitrate_kbps: int = 3000
     audio_bitrate_kbps: int = 96
     chroma: str = "auto"
+    max_viewers_per_session: int = 16
+    max_viewers_per_user: int = 8
 
     def __post_init__(self) -> None:
+        _at_least("streaming.max_viewers_per_session", self.max_viewers_per_session, 1)
+        _at_least("streaming.max_viewers_per_user", self.max_viewers_per_user, 1)
         _at_least("streaming.video_bitrate_kbps", self.video_bitrate_kbps, 100)
         _at_least("streaming.audio_bitrate_kbps", self.audio_bitrate_kbps, 16)
         _choice("streaming.chroma", self.chroma, ("auto", "444", "420"))

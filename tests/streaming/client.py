@@ -117,7 +117,10 @@ class StreamClient:
     async def connect(cls, server: PlayServer, token: str, who: Identity, *, protocol: int = PROTOCOL_VERSION,
                       chroma444: bool = True) -> AsyncIterator[StreamClient]:
         async with websockets.connect(f"{server.ws_url}/api/play/sessions/{token}/ws",
-                                      additional_headers=who.headers, max_size=1 << 24) as socket:
+                                      additional_headers=who.headers, max_size=1 << 24,
+                                      # read the network even while the test reads nothing: with a bounded
+                                      # queue a backlog hides the server's close frame for close_timeout (10 s)
+                                      max_queue=None) as socket:
             await socket.send(json.dumps({"type": "hello", "protocol": protocol, "chroma444": chroma444}))
             yield cls(socket)
 

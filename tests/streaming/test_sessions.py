@@ -18,7 +18,7 @@ from treazr.emulation.demo_strip import decode_strip
 from treazr.emulation.headless import find_core
 from treazr.library.scanner import import_paths
 from treazr.services import Services
-from treazr.streaming.protocol import CLOSE_NOT_FOUND, CLOSE_RELOAD, CLOSE_REVOKED
+from treazr.streaming.protocol import CLOSE_FULL, CLOSE_NOT_FOUND, CLOSE_RELOAD, CLOSE_REVOKED
 from treazr.streaming.sessions import _Lateness
 from treazr.web.app import create_app
 
@@ -363,3 +363,35 @@ async def test_rights_follow_a_role_change_or_a_grant_taken_back_on_open_sockets
         async with asyncio.timeout(10):
             while not server.manager.get(token).paused:
                 await asyncio.sleep(0.05)
+
+
+async def test_viewers_per_game_and_per_person_are_capped_with_a_clear_refusal(
+        server: PlayServer, services: Services) -> None:
+    services.settings.streaming.max_viewers_per_session = 2
+    services.settings.streaming.max_viewers_per_user = 3
+    ada = await person(server, services, "Ada")
+    bob = await person(server, services, "Bob")
+    cy = await person(server, services, "Cy")
+    token = str((await start(server, ada))["token"])
+
+    async def refused(who: Identity) -> tuple[int | None, str]:
+        async with StreamClient.connect(server, token, who) as viewer:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await viewer.receive(until="never", timeout=10)
+            assert not viewer.frames
+            return (closed.value.rcvd.code if closed.value.rcvd else None), viewer.control_of("error")[0]["message"]
+
+    async with StreamClient.connect(server, token, ada) as first, StreamClient.connect(server, token, bob) as second:
+        await first.receive(frames=2)
+        await second.receive(frames=2)
+        assert await refused(cy) == (CLOSE_FULL, "2 people are watching this game already, the most it allows; "
+                                                 "try again later.")
+        async with StreamClient.connect(server, token, ada) as own_tab, \
+                StreamClient.connect(server, token, ada) as another:  # the owner always gets in
+            await own_tab.receive(frames=2)
+            await another.receive(frames=2)
+            code, message = await refused(ada)
+            assert code == CLOSE_FULL and "3 games open already" in message
+            await first.receive(frames=2)  # those already watching are untouched
+    async with StreamClient.connect(server, token, cy) as later:  # room again once people left
+        await later.receive(frames=2)

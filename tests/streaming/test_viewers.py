@@ -11,8 +11,8 @@ import asyncio
 from prometheus_client import CollectorRegistry
 
 from treazr.streaming.metrics import StreamMetrics
-from treazr.streaming.protocol import InputMessage, pack_audio, pack_video
-from treazr.streaming.viewers import MAX_AUDIO_QUEUED, MAX_VIDEO_QUEUED, Viewer
+from treazr.streaming.protocol import CLOSE_BEHIND, InputMessage, pack_audio, pack_video
+from treazr.streaming.viewers import MAX_AUDIO_QUEUED, MAX_CONTROL_QUEUED, MAX_VIDEO_QUEUED, Viewer
 
 
 class HeldSocket:
@@ -104,3 +104,34 @@ def test_input_is_idempotent_and_port_checked() -> None:
     assert viewer.counters.input_gaps == 3
     assert viewer.check_input(InputMessage(port=0, seq=10, buttons=0, axes=())).reason == "port"
     assert (viewer.counters.inputs, viewer.counters.inputs_dropped) == (2, 3)
+
+
+async def test_a_viewer_that_stops_reading_control_messages_is_closed_not_grown() -> None:
+    socket = HeldSocket()
+    viewer = make_viewer(socket)
+    viewer.start()
+    socket.gate.clear()  # the tab froze: nothing it is sent goes anywhere
+    pushed = 0
+    while not viewer.closed and pushed < 10 * MAX_CONTROL_QUEUED:
+        pushed += 1
+        if pushed % 50 == 0:
+            viewer.push_control_bytes(b"\x03" + bytes(15))  # input acknowledgements count too
+        else:
+            viewer.push_control(f'{{"type": "chat", "text": "{pushed}"}}')
+    assert viewer.counters.closed_behind and pushed == MAX_CONTROL_QUEUED + 1
+    socket.gate.set()
+    await settle()
+    assert socket.closed == (CLOSE_BEHIND, "too far behind")
+    assert len(socket.sent) <= 1  # at most the one send already under way when the tab froze
+
+
+async def test_a_reading_viewer_gets_every_control_message_however_many() -> None:
+    socket = HeldSocket()
+    viewer = make_viewer(socket)
+    viewer.start()
+    for n in range(3 * MAX_CONTROL_QUEUED):
+        viewer.push_control(f'{{"n": {n}}}')
+        if n % 100 == 0:
+            await settle()
+    await settle()
+    assert not viewer.closed and len(socket.sent) == 3 * MAX_CONTROL_QUEUED

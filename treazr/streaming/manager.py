@@ -382,7 +382,9 @@ class SessionManager:
                 await self.end(session, "nobody was watching")
                 continue
             for viewer in list(session.viewers.values()):
-                if now - viewer.last_heard > HEARTBEAT_TIMEOUT_S:
+                if viewer.closed:  # closed by the server (too far behind): gone from the session too
+                    await self.leave(session, viewer)
+                elif now - viewer.last_heard > HEARTBEAT_TIMEOUT_S:
                     viewer.close(1001, "no heartbeat")
                     await self.leave(session, viewer)
                 elif not viewer.ports and now - viewer.last_active > SPECTATOR_IDLE_S:

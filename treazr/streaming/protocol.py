@@ -40,7 +40,9 @@ from typing import Any
 
 __all__ = [
     "CLIENT_COMMANDS",
+    "CLOSE_BEHIND",
     "CLOSE_ENDED",
+    "CLOSE_FULL",
     "CLOSE_IDLE",
     "CLOSE_MOVED",
     "CLOSE_NOT_FOUND",
@@ -78,6 +80,8 @@ CLOSE_REVOKED = 4003  # the sign-in session was ended (logout, revoked device)
 CLOSE_MOVED = 4004  # the game moved to another device of the same user
 CLOSE_IDLE = 4008  # a viewer who only watched for a long time (a forgotten tab)
 CLOSE_NOT_FOUND = 4404  # no such session, or not one this user may watch
+CLOSE_FULL = 4429  # the session has all the viewers it may, or this person has all the sockets they may
+CLOSE_BEHIND = 1013  # the viewer stopped reading its control messages; the page reconnects afresh
 
 CLIENT_COMMANDS = frozenset({"ping", "keyframe", "pause", "resume", "reset", "save_state", "load_state", "end", "chat",
                              "assign_port", "swap_ports", "free_port"})

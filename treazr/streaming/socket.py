@@ -7,6 +7,7 @@ is counted and ignored; a command the viewer may not give is answered with an ``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -19,6 +20,7 @@ from treazr.errors import NotFound, TreazrError
 from treazr.saves.states import load_state, save_state
 from treazr.streaming.manager import SessionManager
 from treazr.streaming.protocol import (
+    CLOSE_FULL,
     CLOSE_RELOAD,
     KIND_INPUT,
     PROTOCOL_VERSION,
@@ -84,6 +86,12 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
     hello = await _hello(socket)
     if hello is None:
         return
+    full = _no_room(manager, session, user)
+    if full:
+        with contextlib.suppress(Exception):
+            await socket.send_text(control("error", code="full", message=full, reload=True))
+            await socket.close(code=CLOSE_FULL, reason="full")
+        return
     viewer = Viewer(user_id=user.user_id, user_name=user.name, device_id=user.device_id,
                     sign_in_session=user.session_id, socket=_Socket(socket), metrics=session.metrics,
                     role=user.role, ports=session.ports.of(user.user_id), chroma444=hello.chroma444)
@@ -102,6 +110,19 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
         await _receive_loop(manager, session, socket, viewer, user)
     finally:
         await manager.leave(session, viewer)
+
+
+def _no_room(manager: SessionManager, session: PlaySession, user: AuthUser) -> str:
+    """Why this person may not open another viewer now ("" when they may): fair shares of sockets."""
+    limits = manager.services.settings.streaming
+    open_ = [v for s in manager.sessions.values() for v in s.viewers.values() if not v.closed]
+    if sum(1 for v in open_ if v.user_id == user.user_id) >= limits.max_viewers_per_user:
+        return (f"You have {limits.max_viewers_per_user} games open already, the most one person may; "
+                "close one of those tabs or screens first.")
+    watching = sum(1 for v in session.viewers.values() if not v.closed)
+    if user.user_id != session.info.owner_id and watching >= limits.max_viewers_per_session:
+        return f"{watching} people are watching this game already, the most it allows; try again later."
+    return ""
 
 
 async def _receive_loop(manager: SessionManager, session: PlaySession, socket: WebSocket[Any, Any, Any],

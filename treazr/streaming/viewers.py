@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from treazr.streaming.metrics import SessionMetrics
-from treazr.streaming.protocol import InputMessage
+from treazr.streaming.protocol import CLOSE_BEHIND, InputMessage
 
-__all__ = ["MAX_AUDIO_QUEUED", "MAX_VIDEO_QUEUED", "InputVerdict", "Viewer", "ViewerSocket"]
+__all__ = ["MAX_AUDIO_QUEUED", "MAX_CONTROL_QUEUED", "MAX_VIDEO_QUEUED", "InputVerdict", "Viewer", "ViewerSocket"]
 
 MAX_VIDEO_QUEUED = 4  # frames: 67 ms at 60 fps
+MAX_CONTROL_QUEUED = 256  # JSON messages: a viewer this far behind is closed, and its page reconnects
 MAX_AUDIO_QUEUED = 20  # packets: 200 ms of 10 ms Opus
 
 log = logging.getLogger("treazr.play")
@@ -56,6 +57,7 @@ class ViewerCounters:
     inputs_dropped: int = 0
     input_gaps: int = 0
     malformed: int = 0
+    closed_behind: bool = False
 
 
 @dataclass
@@ -82,6 +84,7 @@ class Viewer:
         self._queue: deque[bytes | str] = deque()
         self._video_queued = 0
         self._audio_queued = 0
+        self._control_queued = 0
         self._wakeup = asyncio.Event()
         self._closed = False
         self._close_code: tuple[int, str] | None = None
@@ -91,16 +94,25 @@ class Viewer:
     def start(self) -> None:
         self.task = asyncio.create_task(self._send_loop(), name=f"treazr-viewer-{self.id}")
 
-    def push_control(self, text: str) -> None:
-        if not self._closed:
-            self._queue.append(text)
-            self._wakeup.set()
+    def push_control(self, text: str | bytes) -> None:
+        """Queue a control message (JSON, or a small binary one such as an input acknowledgement)."""
+        if self._closed:
+            return
+        self._control_queued += 1
+        if self._control_queued > MAX_CONTROL_QUEUED:
+            # it stopped reading (a frozen tab): rather than hold every chat and state change for it,
+            # close it; the page reconnects and its welcome brings it up to date
+            self.counters.closed_behind = True
+            self._queue.clear()
+            self._video_queued = self._audio_queued = self._control_queued = 0
+            self.close(CLOSE_BEHIND, "too far behind")
+            return
+        self._queue.append(text)
+        self._wakeup.set()
 
     def push_control_bytes(self, packet: bytes) -> None:
-        """A small binary control message (an input acknowledgement): never dropped."""
-        if not self._closed:
-            self._queue.append(packet)
-            self._wakeup.set()
+        """A small binary control message (an input acknowledgement): never dropped, bounded like JSON."""
+        self.push_control(packet)
 
     def push_video(self, packet: bytes, key: bool) -> bool:
         """Queue one video message; False when the viewer is too far behind (it now waits for an IDR)."""
@@ -163,8 +175,11 @@ class Viewer:
                         self.counters.frames_sent += 1
                     elif item[0] == 2:
                         self._audio_queued -= 1
+                    else:
+                        self._control_queued -= 1
                     await self.socket.send_bytes(item)
                 else:
+                    self._control_queued -= 1
                     await self.socket.send_text(item)
                 self.counters.bytes_sent += len(item)
                 self.metrics.bytes_sent.inc(len(item))

@@ -10,7 +10,8 @@ import { Together, openShare } from "/static/player/together.js";
 const PROTOCOL = 1;
 const KIND_VIDEO = 1, KIND_AUDIO = 2, KIND_INPUT_ACK = 3, KIND_INPUT = 16;
 const CLOSE_RELOAD = 4000, CLOSE_ENDED = 4001, CLOSE_REVOKED = 4003, CLOSE_MOVED = 4004, CLOSE_NOT_FOUND = 4404;
-const FINAL_CLOSES = new Set([CLOSE_RELOAD, CLOSE_ENDED, CLOSE_REVOKED, CLOSE_MOVED, CLOSE_NOT_FOUND]);
+const CLOSE_FULL = 4429; // too many viewers: reconnecting at once would only be refused again
+const FINAL_CLOSES = new Set([CLOSE_RELOAD, CLOSE_ENDED, CLOSE_REVOKED, CLOSE_MOVED, CLOSE_NOT_FOUND, CLOSE_FULL]);
 const HIGH_444 = "avc1.F4001F";
 
 const root = document.getElementById("player");
