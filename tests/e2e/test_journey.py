@@ -26,6 +26,7 @@ from tests.conftest import REPO, LiveServer
 from tests.e2e.test_play import FAKE_GAMEPADS
 from tests.e2e.test_signin import _invite_url, _launch, _trusting_home
 from tests.library import romgen
+from treazr.auth.sessions import SECURE_COOKIE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -84,9 +85,9 @@ def enrol(context: BrowserContext, console: Console, invite: str, label: str) ->
 
 def http(context: BrowserContext, server: LiveServer) -> httpx.Client:
     """Plain HTTP as this browser (its session cookie), for status codes the page would log as errors."""
-    cookie = next(c["value"] for c in context.cookies() if c["name"] == "treazr_session")
+    cookie = next(c["value"] for c in context.cookies() if c["name"] == SECURE_COOKIE)
     return httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=str(server.ca_path)),
-                        headers={"Cookie": f"treazr_session={cookie}", "Origin": server.url})
+                        headers={"Cookie": f"{SECURE_COOKIE}={cookie}", "Origin": server.url})
 
 
 def cards(page: Page) -> list[str]:

@@ -102,6 +102,7 @@ def test_enrol_reload_sign_out_and_sign_in_again_over_trusted_https(
         page.reload()
         assert _me(page) == 200  # still signed in after a reload (HttpOnly cookie)
         assert "treazr_session" not in page.evaluate("document.cookie")
+        assert [c["name"] for c in page.context.cookies()] == ["__Host-treazr_session"]  # HTTPS: prefixed
 
         page.goto(f"{live_server.url}/devices")
         expect(page.locator("#device-list li")).to_have_count(1)

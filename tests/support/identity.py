@@ -27,7 +27,7 @@ from nacl.signing import SigningKey
 
 from treazr.auth.invites import issue_invite
 from treazr.auth.keys import b64url, signed_message
-from treazr.auth.sessions import COOKIE
+from treazr.auth.sessions import COOKIE, SECURE_COOKIE
 from treazr.auth.users import create_user
 from treazr.services import Services, open_services
 from treazr.settings import load_settings
@@ -66,12 +66,17 @@ class Identity:
 
     @property
     def cookies(self) -> dict[str, str]:
-        return {COOKIE: self.session}
+        return {self.cookie_name: self.session}
+
+    @property
+    def cookie_name(self) -> str:
+        """``__Host-treazr_session`` over HTTPS, ``treazr_session`` over plain HTTP."""
+        return SECURE_COOKIE if self.origin.startswith("https://") else COOKIE
 
     @property
     def headers(self) -> dict[str, str]:
         """Cookie + Origin: pass as ``headers=`` on HTTP requests and WebSocket connects."""
-        return {"Cookie": f"{COOKIE}={self.session}", "Origin": self.origin, **self.extra_headers}
+        return {"Cookie": f"{self.cookie_name}={self.session}", "Origin": self.origin, **self.extra_headers}
 
 
 def origin_of(client: httpx.AsyncClient | httpx.Client) -> str:
@@ -102,7 +107,7 @@ def _signed(challenge: dict[str, Any], key: SigningKey, origin: str) -> dict[str
 def _take_session(response: httpx.Response, client: httpx.AsyncClient | httpx.Client,
                   identity: Identity) -> httpx.Response:
     if response.status_code == 200:
-        identity.session = response.cookies.get(COOKIE) or ""
+        identity.session = response.cookies.get(identity.cookie_name) or ""
         identity.device_id = int(response.json()["device"]["id"])
     client.cookies.clear()  # keep the jar anonymous: each Identity carries its own cookie
     return response

@@ -70,8 +70,25 @@ async def test_cookie_is_secure_under_https(services: Services) -> None:
         ada = await sign_up(client, services, "Ada")
         assert ada.origin == "https://treazr.home.arpa"
         response = await sign_in(client, ada)
-    assert "Secure" in response.headers["set-cookie"]
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("__Host-treazr_session=") and "Secure" in cookie and "Path=/" in cookie
+    assert "Domain" not in cookie  # the prefix's rules: Secure, Path=/, host-only
     assert response.headers["strict-transport-security"] == "max-age=31536000"
+
+
+async def test_a_sign_in_from_before_the_prefix_keeps_working_and_is_renamed(services: Services) -> None:
+    async with AsyncTestClient(app=create_app(services), base_url="https://treazr.home.arpa") as client:
+        ada = await sign_up(client, services, "Ada")
+        old = {"Cookie": f"treazr_session={ada.session}", "Origin": ada.origin}
+        me = await client.get("/api/me", headers=old)
+        assert me.status_code == 200 and me.json()["user"]["name"] == "Ada"
+        renamed = me.headers.get_list("set-cookie")
+        assert renamed[0].startswith(f"__Host-treazr_session={ada.session};")
+        assert renamed[1].startswith("treazr_session=;") and "Max-Age=0" in renamed[1]
+        again = await client.get("/api/me", headers=ada.headers)  # the new name: nothing more to rename
+        assert again.status_code == 200 and "set-cookie" not in again.headers
+        shadowed = {"Cookie": f"treazr_session=planted; __Host-treazr_session={ada.session}", "Origin": ada.origin}
+        assert (await client.get("/api/me", headers=shadowed)).json()["user"]["name"] == "Ada"  # prefixed wins
 
 
 async def test_padded_base64_is_accepted(client: AsyncTestClient, services: Services) -> None:  # type: ignore[type-arg]

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from treazr.auth.keys import new_token, rfc3339, token_hash
 from treazr.db import Database
 
-__all__ = ["COOKIE", "AuthUser", "SessionInfo", "end_session", "lookup_session", "start_session",
+__all__ = ["COOKIE", "SECURE_COOKIE", "AuthUser", "SessionInfo", "end_session", "lookup_session", "start_session",
            "watch_ended_sessions"]
 
-COOKIE = "treazr_session"
+COOKIE = "treazr_session"  # over plain HTTP (tls = "off"), and the name older versions used everywhere
+SECURE_COOKIE = "__Host-treazr_session"  # over HTTPS: the browser keeps it Secure, host-only and Path=/
 _TOUCH_EVERY_S = 60
 
 

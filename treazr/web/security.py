@@ -26,7 +26,7 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 
 from treazr.auth.challenges import ChallengeStore
 from treazr.auth.ratelimit import RateLimiter
-from treazr.auth.sessions import COOKIE, AuthUser, SessionInfo, lookup_session
+from treazr.auth.sessions import COOKIE, SECURE_COOKIE, AuthUser, SessionInfo, lookup_session
 from treazr.errors import AuthenticationError, PermissionDenied
 from treazr.settings import Settings
 from treazr.web.hosts import KnownHosts
@@ -145,22 +145,33 @@ def _host_name(netloc: str) -> str:
         return netloc
 
 
-def session_cookie_header(token: str, max_age: int, secure: bool) -> str:
-    """The Set-Cookie value for the session (an empty token with max_age 0 deletes it)."""
-    parts = [f"{COOKIE}={token}", "HttpOnly", "SameSite=Strict", "Path=/", f"Max-Age={max_age}"]
+def session_cookie_header(token: str, max_age: int, secure: bool, *, name: str | None = None) -> str:
+    """The Set-Cookie value for the session (an empty token with max_age 0 deletes it). Over HTTPS the
+    cookie is ``__Host-`` prefixed, so no other site on the network (a sibling name) can set or shadow it."""
+    name = name or (SECURE_COOKIE if secure else COOKIE)
+    parts = [f"{name}={token}", "HttpOnly", "SameSite=Strict", "Path=/", f"Max-Age={max_age}"]
     if secure:
         parts.append("Secure")
     return "; ".join(parts)
 
 
-def _cookie(scope: Scope) -> str:
+def _cookies(scope: Scope) -> dict[str, str]:
+    found: dict[str, str] = {}
     for name, value in scope.get("headers", []):
         if name.lower() == b"cookie":
             for part in value.decode("latin-1").split(";"):
                 key, _, val = part.strip().partition("=")
-                if key == COOKIE:
-                    return val.strip()
-    return ""
+                found.setdefault(key, val.strip())
+    return found
+
+
+def _cookie(scope: Scope, secure: bool) -> tuple[str, bool]:
+    """The session token, and whether it came in the old unprefixed cookie over HTTPS (to be renamed)."""
+    cookies = _cookies(scope)
+    if secure and cookies.get(SECURE_COOKIE):
+        return cookies[SECURE_COOKIE], False
+    legacy = cookies.get(COOKIE, "")
+    return legacy, secure and bool(legacy)
 
 
 def _security_headers(runtime: AuthRuntime) -> list[tuple[bytes, bytes]]:
@@ -221,17 +232,19 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             await _refuse(scope, send, 403, "This request came from another site, so it was refused.", headers)
             return
         # Static files are public and identical for everyone: no database lookup for them.
-        token = "" if public and scope["path"].startswith("/static/") else _cookie(scope)
+        secure = expected.startswith("https://")
+        token, legacy = ("", False) if public and scope["path"].startswith("/static/") else _cookie(scope, secure)
         info = await lookup_session(scope["app"].state.services.db, token, runtime.settings.auth.session_days)
         if info is None and not public:
             await _refuse(scope, send, 401, "Please sign in first.", headers)
             return
         scope["user"] = _user(info)
         scope["auth"] = info
-        if info is not None and info.refreshed and scope["type"] == "http":
+        if info is not None and (info.refreshed or legacy) and scope["type"] == "http":
             headers.append((b"set-cookie", session_cookie_header(
-                _cookie(scope), runtime.settings.auth.session_days * 86400,
-                expected.startswith("https://")).encode()))
+                token, runtime.settings.auth.session_days * 86400, secure).encode()))
+            if legacy:  # signed in before cookies were prefixed: the old one goes
+                headers.append((b"set-cookie", session_cookie_header("", 0, secure, name=COOKIE).encode()))
         await app(scope, receive, _with_headers(send, headers, scope["path"]) if headers else send)
 
     return middleware
