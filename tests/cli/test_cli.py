@@ -29,6 +29,16 @@ def test_doctor_reports_data_dir_database_tls_and_ports(tmp_path: Path) -> None:
     assert (data.stat().st_mode & 0o777) == 0o700
 
 
+def test_doctor_reports_the_home_ca_and_replaces_it_on_request(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = CliRunner().invoke(main, ["--json", "--data-dir", str(data), "doctor"])
+    assert "made on first start" in {c["name"]: c for c in json.loads(first.output)}["tls"]["detail"]
+    made = CliRunner().invoke(main, ["--json", "--data-dir", str(data), "doctor", "--new-ca"])
+    tls = {c["name"]: c for c in json.loads(made.stdout)}["tls"]
+    assert tls["ok"] and "name-constrained, until" in tls["detail"], tls
+    assert "trust it" in made.stderr and (data / "certificates" / "ca.pem").is_file()
+
+
 def test_db_backup_makes_a_readable_copy(tmp_path: Path) -> None:
     target = tmp_path / "backups" / "treazr.db"
     result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "data"), "db", "backup", str(target)])

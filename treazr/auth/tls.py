@@ -4,7 +4,16 @@ Browsers only offer WebCrypto and WebCodecs in a secure context, and ``http://19
 one. On first start we make a CA (kept in the data directory, owner-only) and a server certificate
 for this machine's names and LAN addresses; each device trusts the CA once (the guide page at
 ``/certificate`` explains how). The server certificate is reissued, without touching the CA, when the
-machine's addresses change or it nears expiry, so devices never have to trust anything again.
+machine's addresses change or it nears expiry, so devices do not have to trust anything again while
+the CA lasts.
+
+Because every device trusts it, the CA is fenced in: it lives three years, not ten, and carries name
+constraints, so even a stolen CA key cannot vouch for a bank's site: it signs only for home names
+(``localhost``, ``.local``, ``.lan``, ``.home.arpa``, ``.home``, ``.internal``, this machine's names)
+and private, loopback and link-local addresses (plus the addresses the machine had when it was made).
+A server certificate covers only the names and addresses its CA may sign for. ``treazr doctor``
+warns 60 days before the CA ends; ``new_ca`` (``treazr doctor --new-ca``) makes a fresh one, which
+each device then trusts once more.
 """
 
 from __future__ import annotations
@@ -26,16 +35,24 @@ from treazr.atomic import atomic_write
 
 __all__ = [
     "CA_CERT",
+    "CA_WARN_DAYS",
     "ca_certificate_path",
+    "ca_expires",
     "certificate_names",
     "ensure_server_certificate",
     "lan_addresses",
+    "new_ca",
     "spki_sha256_base64",
 ]
 
 CA_CERT = "ca.pem"
 _CA_KEY, _SERVER_CERT, _SERVER_KEY = "ca.key", "server.crt", "server.key"
-_SERVER_DAYS, _RENEW_DAYS, _CA_DAYS = 397, 30, 3650
+_SERVER_DAYS, _RENEW_DAYS, _CA_DAYS = 397, 30, 3 * 365
+CA_WARN_DAYS = 60
+_HOME_DNS = ("localhost", "local", "lan", "home.arpa", "home", "internal")
+_HOME_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10", "::1/128"))
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -99,21 +116,77 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     path.chmod(0o600)
 
 
-def _load_ca(cert_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _load_ca(cert_dir: Path, host: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     cert_path, key_path = cert_dir / CA_CERT, cert_dir / _CA_KEY
     if cert_path.is_file() and key_path.is_file():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), None)
-        if isinstance(key, ec.EllipticCurvePrivateKey) and cert.not_valid_after_utc > _now() + dt.timedelta(days=400):
+        # kept until it ends: a new CA means trusting it again on every device, so it is the admin's call
+        # (``new_ca``) while the old one still works
+        if isinstance(key, ec.EllipticCurvePrivateKey) and cert.not_valid_after_utc > _now() + dt.timedelta(days=1):
             return cert, key
-    return _make_ca(cert_dir)
+    return _make_ca(cert_dir, host)
+
+
+def ca_expires(cert_dir: Path) -> tuple[dt.datetime, bool] | None:
+    """When the home CA stops working and whether it is fenced by name constraints (None: no CA yet)."""
+    try:
+        ca = x509.load_pem_x509_certificate((Path(cert_dir) / CA_CERT).read_bytes())
+    except (OSError, ValueError):
+        return None
+    try:
+        ca.extensions.get_extension_for_class(x509.NameConstraints)
+        fenced = True
+    except x509.ExtensionNotFound:
+        fenced = False
+    return ca.not_valid_after_utc, fenced
+
+
+def new_ca(cert_dir: Path, host: str) -> Path:
+    """A fresh CA (and server certificate) in place of the old one; returns the new CA certificate's path.
+    Every device must then trust the new CA (``/certificate``)."""
+    cert_dir = Path(cert_dir)
+    cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_ca(cert_dir, host)
+    ensure_server_certificate(cert_dir, host)
+    return cert_dir / CA_CERT
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _make_ca(cert_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _name_constraints(host: str) -> x509.NameConstraints:
+    names, addresses = certificate_names(host)
+    dns = sorted(set(_HOME_DNS) | {n for n in names if not _home_name(n)})
+    networks = set(_HOME_NETWORKS) | {ipaddress.ip_network(a) for a in addresses if not _home_address(a)}
+    subtrees: list[x509.GeneralName] = [x509.DNSName(n) for n in dns]
+    subtrees += [x509.IPAddress(n) for n in sorted(networks, key=lambda n: (n.version, str(n)))]
+    return x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None)
+
+
+def _home_name(name: str) -> bool:
+    return any(name == suffix or name.endswith(f".{suffix}") for suffix in _HOME_DNS)
+
+
+def _home_address(address: IPAddress) -> bool:
+    return any(address in network for network in _HOME_NETWORKS)
+
+
+def _permitted(ca: x509.Certificate, names: set[str], addresses: set[IPAddress]) -> tuple[set[str], set[IPAddress]]:
+    """The names and addresses this CA may sign for (all of them for a CA made before name constraints)."""
+    try:
+        fence = ca.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return names, addresses
+    dns = [g.value for g in fence.permitted_subtrees or [] if isinstance(g, x509.DNSName)]
+    nets = [g.value for g in fence.permitted_subtrees or []
+            if isinstance(g, x509.IPAddress) and isinstance(g.value, ipaddress.IPv4Network | ipaddress.IPv6Network)]
+    return ({n for n in names if any(n == d or n.endswith(f".{d}") for d in dns)},
+            {a for a in addresses if any(a.version == net.version and a in net for net in nets)})
+
+
+def _make_ca(cert_dir: Path, host: str = "") -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = _new_key()
     label = socket.gethostname() or "home"
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Treazr"),
@@ -122,6 +195,7 @@ def _make_ca(cert_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateK
             .serial_number(x509.random_serial_number())
             .not_valid_before(_now() - dt.timedelta(hours=1)).not_valid_after(_now() + dt.timedelta(days=_CA_DAYS))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_name_constraints(host), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
@@ -155,7 +229,7 @@ def _issue_server(cert_dir: Path, ca: x509.Certificate, ca_key: ec.EllipticCurve
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(_now() - dt.timedelta(hours=1))
-            .not_valid_after(_now() + dt.timedelta(days=_SERVER_DAYS))
+            .not_valid_after(min(_now() + dt.timedelta(days=_SERVER_DAYS), ca.not_valid_after_utc))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -170,8 +244,8 @@ def ensure_server_certificate(cert_dir: Path, host: str) -> tuple[Path, Path]:
     """Make (or keep) the CA and a server certificate for this machine; returns (cert chain, key) paths."""
     cert_dir = Path(cert_dir)
     cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ca, ca_key = _load_ca(cert_dir)
-    names, addresses = certificate_names(host)
+    ca, ca_key = _load_ca(cert_dir, host)
+    names, addresses = _permitted(ca, *certificate_names(host))
     cert_path, key_path = cert_dir / _SERVER_CERT, cert_dir / _SERVER_KEY
     if not (key_path.is_file() and _covers(cert_path, ca, names, addresses)):
         _issue_server(cert_dir, ca, ca_key, names, addresses)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -43,8 +44,22 @@ def _check_tls(services: Services) -> Check:
 
         ok = Path(server.tls_cert).is_file() and Path(server.tls_key).is_file()
         return Check("tls", ok, f"custom certificate {server.tls_cert}")
-    cert = services.data.certificates / "server.pem"
-    return Check("tls", True, f"automatic: {cert}" if cert.exists() else "automatic: created on first start")
+    from treazr.auth.tls import CA_WARN_DAYS, ca_expires
+
+    found = ca_expires(services.data.certificates)
+    if found is None:
+        return Check("tls", True, "automatic: the home CA is made on first start")
+    ends, fenced = found
+    days = (ends - dt.datetime.now(dt.UTC)).days
+    where = services.data.certificates / "ca.pem"
+    if days < CA_WARN_DAYS:
+        return Check("tls", False, f"the home CA {where} ends in {max(days, 0)} days: run `treazr doctor --new-ca`, "
+                                   "then trust the new one on each device (/certificate)")
+    if not fenced:
+        return Check("tls", True, f"automatic: {where} until {ends:%Y-%m-%d}, made by an older Treazr without name "
+                                  "constraints; `treazr doctor --new-ca` makes a fenced one (each device then "
+                                  "trusts it once more)")
+    return Check("tls", True, f"automatic: {where}, name-constrained, until {ends:%Y-%m-%d}")
 
 
 def _check_ports(services: Services) -> Check:
@@ -73,10 +88,20 @@ def run_checks(services: Services) -> list[Check]:
 
 
 @click.command("doctor")
+@click.option("--new-ca", is_flag=True, help="Replace the home certificate authority (automatic TLS) with a new "
+              "one; every device must then trust it again.")
 @pass_cli
-def doctor_command(cli: CliContext) -> None:
+def doctor_command(cli: CliContext, new_ca: bool) -> None:
     """Check the data directory, database, cores, certificates and ports."""
     with cli.services() as services:
+        if new_ca:
+            from treazr.auth.tls import new_ca as make_new_ca
+
+            if services.settings.server.tls != "auto":
+                raise click.ClickException("server.tls is not 'auto': Treazr has no CA of its own to replace")
+            path = make_new_ca(services.data.certificates, services.settings.server.host)
+            click.echo(f"A new home CA is at {path}. Restart Treazr, then open /certificate on each device "
+                       "to trust it.", err=True)
         checks = run_checks(services)
 
     def human() -> None:
