@@ -117,10 +117,10 @@ def request(port: int, method: str, path: str, headers: dict[str, str], body: by
             conn.close()
 
 
-def sign_in(data_dir: Path, port: int) -> dict[str, str]:
+def sign_in(data_dir: Path, port: int, name: str = "Bench") -> dict[str, str]:
     """A member, enrolled the real way; returns the headers that carry their session."""
     services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
-    user = services.db.write(lambda conn: create_user(conn, "Bench", "member"))
+    user = services.db.write(lambda conn: create_user(conn, name, "member"))
     token = services.db.write(lambda conn: issue_invite(conn, user["id"], 24)).token
     services.close()
     origin = f"http://127.0.0.1:{port}"
