@@ -78,7 +78,11 @@ def _calm(port: int, headers: dict[str, str], count: int) -> dict[str, list[floa
     return times
 
 
-def _heavy(port: int, headers: dict[str, str], game_id: int, stop: threading.Event) -> dict[str, Any]:
+KINDS = ("long_search", "healthz_flood", "cover_run", "archive_upload")
+
+
+def _heavy(port: int, headers: dict[str, str], game_id: int, stop: threading.Event,
+           only: str | None = None) -> dict[str, Any]:
     """The worst requests the review found, each in its own threads, until ``stop``."""
     counts: dict[str, dict[int, int]] = {}
     lock = threading.Lock()
@@ -90,7 +94,11 @@ def _heavy(port: int, headers: dict[str, str], game_id: int, stop: threading.Eve
             archive.writestr(f"e{n}.nes", b"")
     upload_headers = {**headers, "Content-Type": "application/octet-stream"}
 
-    def loop(kind: str, method: str, path: str, send: dict[str, str], body: bytes | None = None) -> Callable[[], None]:
+    def loop(kind: str, method: str, path: str, send: dict[str, str],
+             body: bytes | None = None) -> Callable[[], None] | None:
+        if only is not None and kind != only:
+            return None
+
         def run() -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             try:
@@ -114,7 +122,7 @@ def _heavy(port: int, headers: dict[str, str], game_id: int, stop: threading.Eve
             loop("cover_run", "POST", f"/api/games/{game_id}/cover", headers),
             loop("cover_run", "POST", f"/api/games/{game_id}/cover", headers),
             loop("archive_upload", "POST", "/api/uploads?name=bomb.zip", upload_headers, hostile.getvalue())]
-    threads = [threading.Thread(target=job, daemon=True) for job in jobs]
+    threads = [threading.Thread(target=job, daemon=True) for job in jobs if job is not None]
     for thread in threads:
         thread.start()
     return {"threads": threads, "counts": counts}
@@ -123,6 +131,7 @@ def _heavy(port: int, headers: dict[str, str], game_id: int, stop: threading.Eve
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 measured requests per phase (under a minute)")
+    parser.add_argument("--only", choices=KINDS, help="run just one kind of heavy request (to see which one costs)")
     args = parser.parse_args()
     count = 100 if args.quick else 300
     with tempfile.TemporaryDirectory(prefix="treazr-load-check-") as scratch:
@@ -150,7 +159,7 @@ def main() -> None:
             idle = _calm(port, calm, count)
             idle_rss = _rss_mb(process.pid)
             stop = threading.Event()
-            load = _heavy(port, {**heavy, "Origin": f"http://127.0.0.1:{port}"}, game_id, stop)
+            load = _heavy(port, {**heavy, "Origin": f"http://127.0.0.1:{port}"}, game_id, stop, args.only)
             time.sleep(2)  # let every kind of heavy request get going
             loaded = _calm(port, calm, count)
             stop.set()

@@ -109,6 +109,22 @@ def test_an_archive_of_too_many_members_is_refused_before_any_is_opened(tmp_path
         read_members(tmp_path / "many.7z", ArchiveLimits(max_members=3), lambda member: pytest.fail("a sink"))
 
 
+def test_a_zip_declaring_too_many_members_is_refused_from_its_end_record(tmp_path: Path) -> None:
+    # the end record alone says 5,000: refused before Python reads (here: would choke on) the directory
+    path = _zip_stored(tmp_path / "claims.zip", {"game.nes": b"x" * 64})
+    raw = bytearray(path.read_bytes())
+    end = raw.rindex(b"PK\x05\x06")
+    raw[end + 8:end + 12] = (5000).to_bytes(2, "little") * 2
+    path.write_bytes(bytes(raw))
+    with pytest.raises(HostileArchive, match="5000 members, over the limit of 1000"):
+        read_members(path, ArchiveLimits(), lambda member: pytest.fail("a sink was opened"))
+    with zipfile.ZipFile(tmp_path / "commented.zip", "w") as archive:  # a comment after the end record
+        archive.writestr("game.nes", b"y" * 64)
+        archive.comment = b"the family ROMs, 1994" * 20
+    assert [m.name for m in read_members(tmp_path / "commented.zip", ArchiveLimits(), lambda member: None)] \
+        == ["game.nes"]
+
+
 def deflate64_zip(path: Path, data: bytes) -> Path:
     """A zip whose member says it is packed with Deflate64 (method 9), which Python cannot unpack."""
     raw = bytearray(_zip_stored(path, {"game.nes": data}).read_bytes())

@@ -97,7 +97,28 @@ class _Counted:
         return len(data)
 
 
+def _zip_count_hint(path: Path) -> int | None:
+    """The entry count a zip's end record declares (None when it has none we can read, or uses ZIP64):
+    read from the file's last bytes, so a zip of thousands of entries is refused before Python parses
+    its whole directory."""
+    with path.open("rb") as file:
+        size = file.seek(0, 2)
+        file.seek(max(0, size - (22 + 0xFFFF)))
+        tail = file.read()
+    at = len(tail)
+    while (at := tail.rfind(b"PK\x05\x06", 0, at)) >= 0:
+        # the real end record is the one whose comment runs exactly to the end of the file
+        # (the comment itself may hold the same four bytes)
+        if at + 22 <= len(tail) and at + 22 + int.from_bytes(tail[at + 20:at + 22], "little") == len(tail):
+            count = int.from_bytes(tail[at + 10:at + 12], "little")
+            return None if count == 0xFFFF else count
+    return None
+
+
 def _zip(path: Path, limits: ArchiveLimits, open_sink: Callable[[Member], Sink | None]) -> list[Member]:
+    hint = _zip_count_hint(path)
+    if hint is not None:
+        _check_count(hint, limits)
     with zipfile.ZipFile(path) as archive:
         _check_count(len(archive.infolist()), limits)
         infos = [info for info in archive.infolist() if not info.is_dir()]
