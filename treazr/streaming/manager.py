@@ -90,7 +90,7 @@ class SessionManager:
     def visible_to(self, user: AuthUser) -> list[PlaySession]:
         """Sessions a user may see in lists: their own, or everyone's for an admin."""
         return [s for s in self.sessions.values() if not s.ended.is_set()
-                and (user.is_admin or s.info.owner_id == user.user_id)]
+                and s.may_control(user.user_id, user.role)]
 
     async def check_may_watch(self, user: AuthUser, session: PlaySession) -> None:
         """Anyone who may see the game may watch its sessions (children: granted games only, checked

@@ -25,10 +25,6 @@ __all__ = ["recheck_viewers"]
 _ROLE_NAMES = {"admin": "an admin", "member": "a member", "child": "a child"}
 
 
-def _may_control(role: str, user_id: int, session: PlaySession) -> bool:
-    return role == "admin" or user_id == session.info.owner_id
-
-
 async def recheck_viewers(manager: SessionManager, user_ids: set[int] | None = None) -> None:
     """Check the viewers of ``user_ids`` (everyone's when None) against their current role and grants."""
     watching = [(session, viewer) for session in list(manager.sessions.values()) if not session.ended.is_set()
@@ -54,9 +50,9 @@ async def recheck_viewers(manager: SessionManager, user_ids: set[int] | None = N
             await _shut(manager, session, viewer, "not_found", "You may no longer see this game.", CLOSE_NOT_FOUND)
             continue
         if role != viewer.role:
-            before = _may_control(viewer.role, viewer.user_id, session)
+            before = session.may_control(viewer.user_id, viewer.role)
             viewer.role = role
-            after = _may_control(role, viewer.user_id, session)
+            after = session.may_control(viewer.user_id, role)
             message = f"An admin made you {_ROLE_NAMES.get(role, role)}."
             if before != after:
                 message += " You can now run this game." if after else " Only the player who started it runs it now."

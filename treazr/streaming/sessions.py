@@ -301,6 +301,10 @@ class PlaySession:
         self.request_keyframe()
         return True
 
+    def may_control(self, user_id: int, role: str) -> bool:
+        """The one rule for running a session (pause, end, save, ports): its owner, or an admin."""
+        return role == "admin" or user_id == self.info.owner_id
+
     def describe(self) -> dict[str, Any]:
         info = self.info
         return {"id": info.id, "token": info.token, "owner_id": info.owner_id, "owner": info.owner_name,

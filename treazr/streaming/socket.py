@@ -101,7 +101,7 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
         # video_config that every viewer receives before its IDR.
         log.info("session %s: %s cannot decode 4:4:4; switched to 4:2:0", session.info.id, user.name)
     viewer.push_control(control("welcome", protocol=PROTOCOL_VERSION, viewer=viewer.id, ports=viewer.ports,
-                                control=user.is_admin or user.user_id == session.info.owner_id,
+                                control=session.may_control(user.user_id, user.role),
                                 user_id=user.user_id, session=session.describe(),
                                 video=None if switched else session.video_config,
                                 audio=AUDIO, chat=list(session.chat.history)))
@@ -174,7 +174,7 @@ async def _command(manager: SessionManager, session: PlaySession, viewer: Viewer
         except TreazrError as error:
             viewer.push_control(control("error", code=type(error).__name__, message=str(error), command=kind))
         return
-    if not (user.is_admin or user.user_id == session.info.owner_id):
+    if not session.may_control(user.user_id, user.role):
         viewer.push_control(control("error", code="forbidden",
                                     message="Only the player who started the game can do that."))
         return
@@ -190,7 +190,7 @@ async def _anyone_command(manager: SessionManager, session: PlaySession, user: A
     if kind == "chat":
         await manager.chat(session, user, message["text"])
     else:
-        may_control = user.is_admin or user.user_id == session.info.owner_id
+        may_control = session.may_control(user.user_id, user.role)
         changes = session.ports.release(message["port"], user.user_id, may_control)
         await manager.change_ports(session, user, changes, "freed")
 
