@@ -58,6 +58,7 @@ class ServerSettings:
     trusted_proxies: list[str] = field(default_factory=list)
     public_url: str = ""
     allowed_hosts: list[str] = field(default_factory=list)
+    anonymous_per_minute: int = 600
     log_level: str = "info"
     max_request_kb: int = 1024
     read_time_limit_s: float = 2.0
@@ -69,6 +70,7 @@ class ServerSettings:
         _choice("server.log_level", self.log_level, ("debug", "info", "warning", "error"))
         _at_least("server.max_request_kb", self.max_request_kb, 1)
         _at_least("server.read_time_limit_s", self.read_time_limit_s, 0.1)
+        _at_least("server.anonymous_per_minute", self.anonymous_per_minute, 10)
         if self.tls == "custom" and not (self.tls_cert and self.tls_key):
             raise ConfigError("server.tls = 'custom' needs server.tls_cert and server.tls_key")
 

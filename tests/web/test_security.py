@@ -262,3 +262,18 @@ async def test_names_the_server_is_not_known_by_are_refused_against_dns_rebindin
             answered = await client.get("/healthz", headers={"Host": host})
             assert answered.status_code == 200, (host, answered.text)
             assert "strict-transport-security" not in answered.headers  # plain HTTP: HSTS would be ignored
+
+
+async def test_a_flood_from_someone_not_signed_in_is_slowed_and_refused_and_the_family_is_not(
+        services: Services) -> None:
+    services.settings.server.anonymous_per_minute = 10
+    async with AsyncTestClient(app=create_app(services), base_url="http://testserver.local") as client:
+        ada = await sign_up(client, services, "Ada")  # the sign-up's own requests count: 2 of the 10
+        answers = [(await client.get("/healthz")).status_code for _ in range(12)]
+        assert answers == [200] * 8 + [429] * 4, answers
+        refused = await client.get("/healthz")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"].startswith("Too many requests from this address")
+        for _ in range(20):  # signed in, from the same address: never counted
+            assert (await client.get("/api/me", headers=ada.headers)).status_code == 200
+        assert (await client.get("/static/favicon.svg")).status_code != 429  # static files are not counted

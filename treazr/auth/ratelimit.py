@@ -1,4 +1,5 @@
-"""Sliding-window rate limits for the sign-in routes, per address and per key (in memory)."""
+"""Sliding-window rate limits, in memory: the sign-in routes per address and per key, and requests
+from people not signed in per address."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ __all__ = ["RateLimiter"]
 class RateLimiter:
     """At most ``limit`` hits per ``window_s`` for each key; the next one raises RateLimited."""
 
-    def __init__(self, limit: int, window_s: float = 60.0, max_keys: int = 50_000) -> None:
+    def __init__(self, limit: int, window_s: float = 60.0, max_keys: int = 50_000,
+                 what: str = "sign-in attempts") -> None:
         self.limit = limit
+        self.what = what
         self.window_s = window_s
         self.max_keys = max_keys
         self._hits: dict[str, deque[float]] = {}
@@ -34,7 +37,7 @@ class RateLimiter:
                 hits.popleft()
             if len(hits) >= self.limit:
                 retry_after = max(1, math.ceil(hits[0] + self.window_s - now))
-                raise RateLimited(f"Too many sign-in attempts; try again in {retry_after} s.", retry_after)
+                raise RateLimited(f"Too many {self.what}; try again in {retry_after} s.", retry_after)
             hits.append(now)
 
     def _forget_idle(self, now: float) -> None:

@@ -12,6 +12,7 @@ and Host header, or ``X-Forwarded-Proto``/``X-Forwarded-Host`` when the peer is 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import ipaddress
@@ -27,7 +28,7 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from treazr.auth.challenges import ChallengeStore
 from treazr.auth.ratelimit import RateLimiter
 from treazr.auth.sessions import COOKIE, SECURE_COOKIE, AuthUser, SessionInfo, lookup_session
-from treazr.errors import AuthenticationError, PermissionDenied
+from treazr.errors import AuthenticationError, PermissionDenied, RateLimited
 from treazr.settings import Settings
 from treazr.web.hosts import KnownHosts
 
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TARPIT_S = 1.0  # how long a request over the anonymous budget waits for its 429
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -57,6 +59,7 @@ class AuthRuntime:
         self.challenges = ChallengeStore(auth.challenge_ttl_s)
         self.by_address = RateLimiter(auth.rate_limit_per_minute)
         self.by_key = RateLimiter(auth.rate_limit_per_minute)
+        self.anonymous = RateLimiter(server.anonymous_per_minute, what="requests from this address")
         self.proxies: tuple[Network, ...] = tuple(_networks(server.trusted_proxies))
         public = urlsplit(server.public_url) if server.public_url else None
         self.public_origin = _normalise_origin(public.scheme, public.netloc) if public else ""
@@ -233,7 +236,17 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             return
         # Static files are public and identical for everyone: no database lookup for them.
         secure = expected.startswith("https://")
-        token, legacy = ("", False) if public and scope["path"].startswith("/static/") else _cookie(scope, secure)
+        static = public and scope["path"].startswith("/static/")
+        token, legacy = ("", False) if static else _cookie(scope, secure)
+        if not token and not static:
+            try:
+                runtime.anonymous.hit(client_address(scope, runtime))
+            except RateLimited as error:
+                # a flood: answering at once only invites the next request, so its connection waits first
+                await asyncio.sleep(TARPIT_S)
+                retry = (b"retry-after", str(error.retry_after).encode())
+                await _refuse(scope, send, 429, str(error), [*headers, retry])
+                return
         info = await lookup_session(scope["app"].state.services.db, token, runtime.settings.auth.session_days)
         if info is None and not public:
             await _refuse(scope, send, 401, "Please sign in first.", headers)
