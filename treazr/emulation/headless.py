@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 from treazr.atomic import atomic_write
 from treazr.emulation.core import CoreHost
 from treazr.emulation.images import png_from_bgrx
+from treazr.emulation.pacing import Pacer
 from treazr.emulation.registry import system_core_dirs
 from treazr.emulation.replay import InputLog, InputRecorder, play
 from treazr.errors import InvalidContent, NotFound
@@ -103,14 +104,6 @@ def frame_hash(frame: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _pace(start: float, fps: float) -> Callable[[int], None]:
-    def wait(frame: int) -> None:
-        delay = start + (frame + 1) / fps - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-    return wait
-
-
 class _Session:
     """Applies input to the host (noting it when recording), runs frames in bounded native batches
     and collects their audio, so memory stays flat however many frames are asked for."""
@@ -141,7 +134,7 @@ class _Session:
 
 def _drive(host: CoreHost, job: HeadlessRun, log: InputLog, fps: float) -> tuple[_Session, list[str], float]:
     hashes: list[str] = []
-    pace = _pace(time.monotonic(), fps) if job.realtime else None
+    pacer = Pacer(fps) if job.realtime else None
     recorder = InputRecorder(host.system_info.name, host.system_info.version, job.state) if job.record else None
     session = _Session(host, recorder)
 
@@ -149,8 +142,8 @@ def _drive(host: CoreHost, job: HeadlessRun, log: InputLog, fps: float) -> tuple
         if job.frame_hashes:
             view = host.video_view()
             hashes.append(frame_hash(view) if view is not None else "")
-        if pace:
-            pace(index)
+        if pacer:
+            pacer.wait()
 
     started = time.perf_counter()
     play(session, log, job.frames, on_frame if job.frame_hashes or job.realtime else None)

@@ -15,7 +15,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from treazr.atomic import atomic_write
 from treazr.emulation.images import is_blank, png_from_bgrx
+from treazr.emulation.pacing import Pacer
 from treazr.emulation.protocol import (
     CONTROL,
     FrameSocket,
@@ -39,52 +39,15 @@ from treazr.errors import CoreError, InvalidContent, NotFound, TreazrError
 if TYPE_CHECKING:
     from treazr.emulation.encoder import Encoders
 
-__all__ = ["Pacer", "run_worker"]
+__all__ = ["run_worker"]
 
 log = logging.getLogger("treazr.worker")
 
 FAST_FORWARD_SPEED = 4.0  # emulated frames per real frame while fast-forwarding
-MAX_LAG_S = 0.25  # further behind than this (a stall, a pause), start counting again instead of racing
 TICK_S = 0.5  # headless sessions report progress this often, so the parent's hang check sees it
 SAVERAM_CHECK_S = 1.0  # how often save RAM is compared with what was last flushed
 ENCODER_STATS_S = 1.0  # how often encode times go up as an ``encoder_stats`` event (for /metrics)
 _WARM_UP = 4  # frames a core may need before it takes a state (see _Session._unserialize)
-
-
-class Pacer:
-    """Frame deadlines at ``origin + n * period`` on the monotonic clock: late frames never add up.
-
-    ``clock`` and ``sleep`` are parameters so a test can drive the pacer with a clock it controls.
-    """
-
-    def __init__(self, fps: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.period = 1.0 / fps
-        self.speed = 1.0
-        self._clock = clock
-        self._sleep = sleep
-        self.rebase()
-
-    def rebase(self) -> None:
-        """Count frames from now: after a pause, a speed change or a stall longer than MAX_LAG_S."""
-        self.origin = self._clock()
-        self.ticks = 0
-
-    def set_speed(self, speed: float) -> None:
-        self.speed = speed
-        self.rebase()
-
-    def deadline(self) -> float:
-        return self.origin + self.ticks * self.period / self.speed
-
-    def wait(self) -> None:
-        """Sleep until the next frame's deadline (at once if it has passed)."""
-        self.ticks += 1
-        delay = self.deadline() - self._clock()
-        if delay > 0:
-            self._sleep(delay)
-        elif delay < -MAX_LAG_S:
-            self.rebase()
 
 
 class _Session:

@@ -25,7 +25,7 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from treazr.errors import InvalidContent, InvalidInput, TreazrError
-from treazr.library.platforms import PLATFORMS
+from treazr.library.platforms import platform_name
 from treazr.library.scanner import archive_limits, identify_file, import_paths
 from treazr.services import Services
 from treazr.web.routes._common import check_may_upload, user_and_services
@@ -141,7 +141,7 @@ def _import(services: Services, partial: Path, name: str) -> dict[str, Any]:
     game = services.db.query_one("SELECT id, title, platform, region, revision FROM games WHERE id = ?",
                                  (row["game_id"],)) if row else None
     if game:
-        game["platform_name"] = PLATFORMS[game["platform"]].name if game["platform"] in PLATFORMS else game["platform"]
+        game["platform_name"] = platform_name(game["platform"])
         game["url"] = f"/games/{game['id']}"
     return {"name": name, "stored_as": final.name, "game": game, "report": report.as_json(),
             "identified": {"platform": probe.header.platform, "header_title": probe.header.title,

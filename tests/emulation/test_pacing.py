@@ -1,10 +1,11 @@
-"""The worker's frame pacing, driven by a clock the test controls (no wall-clock assertions)."""
+"""Frame pacing (the worker's and `treazr run --realtime`'s), driven by a clock the test controls (no wall-clock
+assertions)."""
 
 from __future__ import annotations
 
 import pytest
 
-from treazr.emulation.runner import MAX_LAG_S, Pacer
+from treazr.emulation.pacing import MAX_LAG_S, Pacer
 
 
 class FakeClock:
