@@ -6,10 +6,10 @@ from sqlite_utils import Migrations
 
 from treazr.auth.schema import migrations as auth
 from treazr.library.schema import migrations as library
+from treazr.library.shelf_schema import migrations as shelf
 from treazr.saves.schema import migrations as emulation
 from treazr.streaming.schema import migrations as streaming
-from treazr.web.schema import migrations as web
 
 __all__ = ["MIGRATION_SETS"]
 
-MIGRATION_SETS: tuple[Migrations, ...] = (auth, library, emulation, streaming, web)
+MIGRATION_SETS: tuple[Migrations, ...] = (auth, library, emulation, streaming, shelf)

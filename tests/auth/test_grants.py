@@ -15,7 +15,7 @@ def _game(services: Services, platform: str, title: str) -> int:
 
 
 def _collections(services: Services) -> None:
-    """The web app's collections tables (treazr/web/schema.py); made here only if that set has not landed."""
+    """The web app's collections tables (treazr/library/shelf_schema.py); made here only if that set has not landed."""
     if not services.db.query("SELECT 1 FROM sqlite_master WHERE name = 'collections'"):
         services.db.execute("CREATE TABLE collections (id INTEGER PRIMARY KEY, name TEXT, created_at TEXT)")
         services.db.execute("CREATE TABLE collection_games (collection_id INTEGER, game_id INTEGER, added_at TEXT)")

@@ -1,6 +1,8 @@
-"""The web tables, as named migrations (applied in order at start-up by treazr.schema).
+"""The library's shelf: collections, favourites and the browse indexes, as named migrations (applied in
+order at start-up by treazr.schema).
 
-Never edit a migration that has landed: add a new one below it.
+Never edit a migration that has landed: add a new one below it. The set is still called ``web``: that
+name is recorded in every database that applied it, and renaming it would apply it again.
 
 ``collections`` are lists of games made by admins, shown on the home page and granted to children
 (``grants.collection_id``); ``favourites`` is each person's own star on a game. Like the emulation
@@ -14,7 +16,7 @@ from sqlite_utils import Database, Migrations
 
 __all__ = ["migrations"]
 
-migrations = Migrations("web")
+migrations = Migrations("web")  # the historic name (see above), not a dependency on treazr.web
 
 
 @migrations()
