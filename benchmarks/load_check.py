@@ -20,7 +20,6 @@ import http.client
 import io
 import json
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from web_bench import WORDS, percentile, populate, request, sign_in, start_server  # noqa: E402
+from web_bench import WORDS, percentile, populate, request, sign_in, start_server, stop_server  # noqa: E402
 
 from treazr.library.scanner import import_paths  # noqa: E402
 from treazr.services import open_services  # noqa: E402
@@ -167,12 +166,7 @@ def main() -> None:
                 thread.join(timeout=60)
         finally:
             sampling.set()
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process, timeout=30)
     report(idle, loaded, load["counts"], idle_rss, peak[0], count)
 
 

@@ -104,6 +104,16 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("the server did not start: " + (data_dir.parent / "server.log").read_text())
 
 
+def stop_server(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM to the server we started, by its own id; killed if it has not stopped within ``timeout``."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def request(port: int, method: str, path: str, headers: dict[str, str], body: bytes | None = None,
             conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes, str]:
     own = conn is None
@@ -232,12 +242,7 @@ def main() -> None:
             timings, ids = run_load(port, headers, ["home", "search", "game", "list", "reference"], per_route,
                                     args.clients)
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process, timeout=20)
         server = server_times(data_dir / "logs" / "treazr.log", ids)
     report(timings, server, per_route, args.clients)
 

@@ -24,6 +24,7 @@ import fcntl
 import ipaddress
 import socket
 import struct
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography import x509
@@ -134,12 +135,15 @@ def ca_expires(cert_dir: Path) -> tuple[dt.datetime, bool] | None:
         ca = x509.load_pem_x509_certificate((Path(cert_dir) / CA_CERT).read_bytes())
     except (OSError, ValueError):
         return None
+    return ca.not_valid_after_utc, _fence(ca) is not None
+
+
+def _fence(ca: x509.Certificate) -> x509.NameConstraints | None:
+    """The CA's name constraints (None for a CA made before they were added)."""
     try:
-        ca.extensions.get_extension_for_class(x509.NameConstraints)
-        fenced = True
+        return ca.extensions.get_extension_for_class(x509.NameConstraints).value
     except x509.ExtensionNotFound:
-        fenced = False
-    return ca.not_valid_after_utc, fenced
+        return None
 
 
 def new_ca(cert_dir: Path, host: str) -> Path:
@@ -165,8 +169,13 @@ def _name_constraints(host: str) -> x509.NameConstraints:
     return x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None)
 
 
+def _under(name: str, domains: Iterable[str]) -> bool:
+    """Whether ``name`` is one of ``domains`` or inside one (the rule of DNS name constraints)."""
+    return any(name == domain or name.endswith(f".{domain}") for domain in domains)
+
+
 def _home_name(name: str) -> bool:
-    return any(name == suffix or name.endswith(f".{suffix}") for suffix in _HOME_DNS)
+    return _under(name, _HOME_DNS)
 
 
 def _home_address(address: IPAddress) -> bool:
@@ -175,14 +184,13 @@ def _home_address(address: IPAddress) -> bool:
 
 def _permitted(ca: x509.Certificate, names: set[str], addresses: set[IPAddress]) -> tuple[set[str], set[IPAddress]]:
     """The names and addresses this CA may sign for (all of them for a CA made before name constraints)."""
-    try:
-        fence = ca.extensions.get_extension_for_class(x509.NameConstraints).value
-    except x509.ExtensionNotFound:
+    fence = _fence(ca)
+    if fence is None:
         return names, addresses
     dns = [g.value for g in fence.permitted_subtrees or [] if isinstance(g, x509.DNSName)]
     nets = [g.value for g in fence.permitted_subtrees or []
             if isinstance(g, x509.IPAddress) and isinstance(g.value, ipaddress.IPv4Network | ipaddress.IPv6Network)]
-    return ({n for n in names if any(n == d or n.endswith(f".{d}") for d in dns)},
+    return ({n for n in names if _under(n, dns)},
             {a for a in addresses if any(a.version == net.version and a in net for net in nets)})
 
 

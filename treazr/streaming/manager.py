@@ -145,14 +145,13 @@ class SessionManager:
         """Fair shares: the server's game slots, and at most a few of them for any one person."""
         limits = self.services.settings.emulation
         running = [s for s in self.sessions.values() if not s.ended.is_set()]
-        if len(running) + len(self._starting) >= limits.max_sessions:
-            raise Conflict(f"{len(running) + len(self._starting)} games are running, the most this server allows; "
-                           "end one first")
+        taken = len(running) + len(self._starting)
+        if taken >= limits.max_sessions:
+            raise Conflict(f"{taken} games are running, the most this server allows; end one first")
         mine = sorted((s for s in running if s.info.owner_id == user.user_id), key=lambda s: s.info.started_at)
-        starting = sum(1 for owner_id, _ in self._starting if owner_id == user.user_id)
-        if len(mine) + starting >= limits.max_sessions_per_user:
-            message = (f"You already have {len(mine) + starting} games running, the most one person may; "
-                       "end one first")
+        my_taken = len(mine) + sum(1 for owner_id, _ in self._starting if owner_id == user.user_id)
+        if my_taken >= limits.max_sessions_per_user:
+            message = f"You already have {my_taken} games running, the most one person may; end one first"
             if not mine:  # only starts still under way
                 raise Conflict(message)
             oldest = mine[0].info

@@ -135,9 +135,11 @@ def _asked_for(scope: Scope, runtime: AuthRuntime) -> tuple[str, str]:
 
 def request_origin(scope: Scope, runtime: AuthRuntime) -> str:
     """This site's origin as the browser sees it (what ``location.origin`` says there)."""
-    if runtime.public_origin:
-        return runtime.public_origin
-    return _normalise_origin(*_asked_for(scope, runtime))
+    return _origin(runtime, *_asked_for(scope, runtime))
+
+
+def _origin(runtime: AuthRuntime, scheme: str, host: str) -> str:
+    return runtime.public_origin or _normalise_origin(scheme, host)
 
 
 def _host_name(netloc: str) -> str:
@@ -225,10 +227,10 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             await _refuse(scope, send, 421, f"This Treazr server does not answer to the name {name[:80]!r}. "
                           "If that name is yours, add it to server.allowed_hosts in config.toml.", headers)
             return
-        if scheme in ("https", "wss") and scope["type"] == "http":
+        if scheme == "https" and scope["type"] == "http":
             headers.append((b"strict-transport-security", b"max-age=31536000"))
         origin = _headers(scope).get("origin")
-        expected = request_origin(scope, runtime)
+        expected = _origin(runtime, scheme, host)  # request_origin(), from the scheme and host read above
         cross_site = (origin is not None and origin != expected) if scope["type"] == "websocket" else (
             scope.get("method") not in _SAFE_METHODS and origin != expected)
         if cross_site:

@@ -219,6 +219,7 @@ class Player {
       case "rights": // an admin changed this person's role while they played
         this.mayControl = !!message.control;
         this.together.setControl(message.control);
+        this.together.render(); // the port list becomes (or stops being) editable
         sayBriefly(message.message, 6000);
         break;
       case "ports":

@@ -67,7 +67,6 @@ export class Together {
     this.control = !!control;
     this.root.classList.toggle("spectating", !this.control);
     for (const button of this.root.querySelectorAll("[data-owner-only]")) button.hidden = !this.control;
-    this.render();
   }
 
   setPorts(ports) {
