@@ -31,6 +31,7 @@ from treazr.saves.session_end import end_play, why
 from treazr.saves.states import CONTINUE_SLOT, get_state
 from treazr.services import Services
 from treazr.streaming import history
+from treazr.streaming.away import AwayEndings
 from treazr.streaming.launch import session_spec, video_settings
 from treazr.streaming.metrics import StreamMetrics
 from treazr.streaming.protocol import CLOSE_ENDED, CLOSE_IDLE, CLOSE_MOVED, CLOSE_REVOKED, control
@@ -47,6 +48,7 @@ DEMO_GAME_ID = 0
 DEMO_CORE_ID = "treazr_demo"
 HEARTBEAT_TIMEOUT_S = 30.0  # a viewer that sent nothing (pings included) for this long is gone
 HOUSEKEEPING_S = 1.0
+START_GRACE_S = 15.0  # a game started over HTTP whose player has not connected yet is not "unwatched"
 
 
 class SessionManager:
@@ -60,6 +62,7 @@ class SessionManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._unrecorded: dict[int, tuple[int, str]] = {}  # ended sessions whose row could not be closed yet
+        self.away = AwayEndings()
 
     # -- app lifespan -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -127,11 +130,12 @@ class SessionManager:
         key = (user.user_id, game_id)
         if key in self._starting:
             return await asyncio.shield(self._starting[key]), False
+        told = await self._end_unwatched(user)
         self._check_room(user)
         future: asyncio.Future[PlaySession] = asyncio.get_running_loop().create_future()
         self._starting[key] = future
         try:
-            session = await self._launch(user, game_id, slot, chroma)
+            session = await self._launch(user, game_id, slot, chroma, told)
             future.set_result(session)
             return session, True
         except BaseException as error:
@@ -146,19 +150,40 @@ class SessionManager:
         limits = self.services.settings.emulation
         running = [s for s in self.sessions.values() if not s.ended.is_set()]
         taken = len(running) + len(self._starting)
-        if taken >= limits.max_sessions:
-            raise Conflict(f"{taken} games are running, the most this server allows; end one first")
         mine = sorted((s for s in running if s.info.owner_id == user.user_id), key=lambda s: s.info.started_at)
         my_taken = len(mine) + sum(1 for owner_id, _ in self._starting if owner_id == user.user_id)
-        if my_taken >= limits.max_sessions_per_user:
+        if taken >= limits.max_sessions:
+            message = f"{taken} games are running, the most this server allows; end one first"
+        elif my_taken >= limits.max_sessions_per_user:
             message = f"You already have {my_taken} games running, the most one person may; end one first"
-            if not mine:  # only starts still under way
-                raise Conflict(message)
-            oldest = mine[0].info
-            raise Conflict(f"{message} (your oldest is {oldest.title})",
-                           oldest_session={"token": oldest.token, "title": oldest.title})
+        else:
+            return
+        if not mine:  # none of the running games is this person's to end
+            raise Conflict(message)
+        oldest = mine[0].info
+        raise Conflict(f"{message} (your oldest is {oldest.title})",
+                       oldest_session={"token": oldest.token, "title": oldest.title})
 
-    async def _launch(self, user: AuthUser, game_id: int, slot: int | None, chroma: str) -> PlaySession:
+    async def _end_unwatched(self, user: AuthUser) -> str | None:
+        """Someone starting another game ends their games that nobody watches and nobody else plays,
+        each with its Continue state; what happened is told to the player of the new game."""
+        told = []
+        now = time.monotonic()
+        for session in list(self.sessions.values()):
+            if (session.info.owner_id != user.user_id or session.ended.is_set() or session.viewers
+                    or session.shared() or not (session.ever_watched or now - session.created > START_GRACE_S)):
+                continue
+            warning = await self.end(session, f"{user.name} started another game")
+            told.append(f"{session.info.title} was not being watched, so it was {self._how_ended(warning)}.")
+            self.away.record(user.user_id, session.info, "you started another game", warning)
+        return " ".join(told) or None
+
+    @staticmethod
+    def _how_ended(warning: str | None) -> str:
+        return f"ended ({warning})" if warning else "saved and ended (Continue picks it up)"
+
+    async def _launch(self, user: AuthUser, game_id: int, slot: int | None, chroma: str,
+                      told: str | None) -> PlaySession:
         title, platform, core, content = await self._resolve(game_id)
         video = video_settings(self.services.settings)
         if self.services.settings.streaming.chroma == "auto":
@@ -184,12 +209,13 @@ class SessionManager:
             raise
         info = SessionInfo(id=session_id, token=token, owner_id=user.user_id, owner_name=user.name, game_id=game_id,
                            title=title, platform=platform, core=worker.core_name, ports=spec.ports,
-                           started_from=started_from, notice=notice)
+                           started_from=started_from, notice=" ".join(filter(None, [told, notice])) or None)
         services = self.services
         session = PlaySession(info, worker, self.metrics.for_session(str(session_id)),
                               on_save_ram=lambda: record_flush(services.db, services.data, user.user_id, game_id,
                                                                worker.core_name))
         self.sessions[token] = session
+        self.away.forget(user.user_id, game_id)
         session.start()
         log.info("session %s: %s started %s (%s) from %s", session_id, user.name, title, worker.core_name, started_from)
         return session
@@ -378,8 +404,12 @@ class SessionManager:
                 await self.end(session, session.end_reason or "the game stopped", save_continue=False)
                 continue
             if session.no_viewer_since is not None and now - session.no_viewer_since >= idle_s:
-                await self.end(session, "nobody was watching")
+                warning = await self.end(session, "nobody was watching")
+                self.away.record(session.info.owner_id, session.info,
+                                 f"nobody watched it for {idle_s / 60:g} minutes", warning)
                 continue
+            if not session.viewers and now - session.created > START_GRACE_S:
+                session.sleep()  # started but never opened: leaving at once already put the others to sleep
             for viewer in list(session.viewers.values()):
                 if viewer.closed:  # closed by the server (too far behind): gone from the session too
                     await self.leave(session, viewer)

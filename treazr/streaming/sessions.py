@@ -90,14 +90,18 @@ class PlaySession:
         self.metrics = metrics
         self.viewers: dict[int, Viewer] = {}
         self.video_config: dict[str, Any] | None = None
-        self.paused = False
+        self.paused = False  # the worker says it is paused (for either reason below)
+        self.held = False  # the owner pressed Pause
+        self.asleep = False  # nobody is watching, so the worker was paused to cost no CPU
         self.degraded = False
         self.ended = asyncio.Event()
         self.end_reason = ""
         self.frame_no = 0
         self.frames_seen = 0
         self.late_frames = 0
-        self.no_viewer_since: float | None = time.monotonic()
+        self.created = time.monotonic()
+        self.no_viewer_since: float | None = self.created
+        self.ever_watched = False
         fps = float(worker.av_info.get("fps") or 60.0)
         self._lateness = _Lateness(fps)
         self._fps_window: deque[float] = deque()
@@ -236,13 +240,34 @@ class PlaySession:
         for viewer in list(self.viewers.values()):
             viewer.push_control(text)
 
+    # -- pausing --------------------------------------------------------------------------------
+    def hold(self, paused: bool) -> None:
+        """The owner's Pause and Resume; a game nobody watches stays asleep until someone comes back."""
+        self.held = paused
+        self._apply_pause()
+
+    def sleep(self) -> None:
+        """Pause the emulation while nobody watches: the worker stays, so coming back is instant and
+        exact, and a paused worker waits on its command queue without using the CPU."""
+        if not self.viewers and not self.asleep:
+            self.asleep = True
+            self._apply_pause()
+
+    def _apply_pause(self) -> None:
+        if not self.ended.is_set():
+            self.worker.pause(self.held or self.asleep)
+
     # -- viewers --------------------------------------------------------------------------------
     def add_viewer(self, viewer: Viewer) -> None:
         self.viewers[viewer.id] = viewer
         self.no_viewer_since = None
+        self.ever_watched = True
         self.metrics.viewers.set(len(self.viewers))
         viewer.start()
-        self.request_keyframe()
+        self.request_keyframe()  # before waking: the first frame after it is a key frame
+        if self.asleep:
+            self.asleep = False
+            self._apply_pause()
         self.broadcast(self.state_message())
 
     def remove_viewer(self, viewer: Viewer) -> None:
@@ -252,6 +277,7 @@ class PlaySession:
         self.metrics.viewers.set(len(self.viewers))
         if not self.viewers:
             self.no_viewer_since = time.monotonic()
+            self.sleep()
         self.broadcast(self.state_message())
 
     def apply_input(self, viewer: Viewer, port: int, buttons: int, seq: int, axes: tuple[int, ...] = ()) -> None:
@@ -288,7 +314,7 @@ class PlaySession:
     def state_message(self) -> str:
         players = [{"viewer": v.id, "user_id": v.user_id, "name": v.user_name, "ports": v.ports}
                    for v in self.viewers.values()]
-        return control("state", session=self.info.token, paused=self.paused, degraded=self.degraded,
+        return control("state", session=self.info.token, paused=self.held, degraded=self.degraded,
                        viewers=len(self.viewers), players=players, frame_no=self.frame_no, holders=self.holders(),
                        owner_id=self.info.owner_id, chroma=self.chroma)
 
@@ -301,6 +327,10 @@ class PlaySession:
         self.request_keyframe()
         return True
 
+    def shared(self) -> bool:
+        """Someone besides the owner holds a controller port (even one away for a moment)."""
+        return any(holder not in (None, self.info.owner_id) for holder in self.ports.holders)
+
     def may_control(self, user_id: int, role: str) -> bool:
         """The one rule for running a session (pause, end, save, ports): its owner, or an admin."""
         return role == "admin" or user_id == self.info.owner_id
@@ -311,6 +341,6 @@ class PlaySession:
                 "game_id": info.game_id, "title": info.title, "platform": info.platform, "core": info.core,
                 "ports": info.ports, "started_from": info.started_from, "notice": info.notice,
                 "started_at": info.started_at,
-                "viewers": len(self.viewers), "paused": self.paused, "degraded": self.degraded,
+                "viewers": len(self.viewers), "paused": self.held, "asleep": self.asleep, "degraded": self.degraded,
                 "frames": self.frames_seen, "late_frames": self.late_frames, "chroma": self.chroma,
                 "holders": self.holders(), "url": f"/play/{info.token}", "save_error": self.save_error}

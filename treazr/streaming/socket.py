@@ -199,7 +199,7 @@ async def _owner_command(manager: SessionManager, session: PlaySession, viewer: 
                          kind: str, message: dict[str, Any]) -> None:
     worker, info = session.worker, session.info
     if kind in ("pause", "resume"):
-        worker.pause(kind == "pause")
+        session.hold(kind == "pause")
     elif kind == "reset":
         worker.reset()
         session.request_keyframe()

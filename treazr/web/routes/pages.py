@@ -27,7 +27,7 @@ from treazr.web.routes.play import play_manager
 from treazr.web.routes.saves import my_saves
 from treazr.web.security import AuthUser
 
-__all__ = ["ROUTES", "running_sessions"]
+__all__ = ["ROUTES", "ended_while_away", "running_sessions"]
 
 
 async def running_sessions(request: Request[Any, Any, State], user: AuthUser) -> list[dict[str, Any]]:
@@ -48,8 +48,15 @@ async def running_sessions(request: Request[Any, Any, State], user: AuthUser) ->
         mine = info.owner_id == user.user_id
         out.append({"title": info.title, "platform": info.platform, "game_id": info.game_id, "owner": info.owner_name,
                     "viewers": len(session.viewers), "started_at": iso_time(info.started_at),
-                    "url": f"/play/{info.token}", "mine": mine})
+                    "url": f"/play/{info.token}", "mine": mine, "asleep": session.asleep})
     return out
+
+
+def ended_while_away(request: Request[Any, Any, State], user: AuthUser) -> list[dict[str, Any]]:
+    """This person's games that were saved and ended while nobody watched them (newest first)."""
+    return [{"game_id": e.game_id, "title": e.title, "message": e.message(), "at": iso_time(e.at),
+             "url": f"/play/game/{e.game_id}"}
+            for e in play_manager(request.app).away.of(user.user_id)]
 
 
 @get("/", opt={"public": True})
@@ -71,7 +78,9 @@ async def home_page(request: Request[Any, Any, State], platform: FromQuery[str |
         platform_counts(services.db, user), visible_collections(request, user))
     return Template(template_name="home.html", context={
         "me": user, "nav": "home", "listing": listing, "query": query, "sorts": SORTS, "continue_row": continuing,
-        "sessions": sessions, "platforms": platforms, "collections": collections,
+        "sessions": sessions, "away": ended_while_away(request, user), "platforms": platforms,
+        "idle_minutes": f"{services.settings.emulation.idle_timeout_min:g}",
+        "collections": collections,
         "demo_playable": services.cores.core_for("demo") is not None})
 
 
