@@ -348,3 +348,44 @@ def test_a_third_game_offers_to_end_the_oldest_and_then_plays(
         running = client.get("/api/play/sessions", headers=ada.headers).json()["sessions"]
     assert sorted(s["game_id"] for s in running) == sorted([first_rom, second_rom])
     assert not errors, errors
+
+
+def test_eight_games_in_a_row_back_to_the_library_each_time_and_the_ninth_starts(
+        live_server: LiveServer, server_services: Services, player: tuple[BrowserContext, Identity],
+        roms: Path) -> None:
+    """An evening on the sofa: open a game, go back to the library, open another... Each game left behind
+    sleeps at once and is saved and ended when the next one starts, so the ninth is never refused."""
+    files = [roms / "nes" / name for name in ("test_buttons.nes", "nestest.nes", "official_only.nes",
+                                              "apu_test.nes", "nes15-NTSC.nes")]
+    files += [roms / "gb" / "cpu_instrs.gb", roms / "gb" / "dmg_sound.gb", roms / "pce" / "padtest.pce"]
+    report = import_paths(server_services, files)
+    assert report.added == 8, report.as_json()
+    games = [(int(r["id"]), str(r["title"]))
+             for r in server_services.db.query("SELECT id, title FROM games ORDER BY id")]
+    evening = [(0, "Treazr Demo"), *games]  # nine games
+    context, ada = player
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    trust = ssl.create_default_context(cafile=str(live_server.ca_path))
+    previous: str | None = None
+    for game_id, title in evening:
+        page.goto(f"{live_server.url}/")
+        if previous is not None:  # the library says the game just left is paused, not gone
+            expect(page.locator("#running")).to_contain_text(f"Your game of {previous} is paused", timeout=15_000)
+        page.goto(f"{live_server.url}/play/game/{game_id}")
+        wait_for(f"{title}'s frames", lambda: stats(page).get("frames_drawn", 0) >= 30, 90)
+        if previous is not None:  # and the new player says what became of it
+            expect(page.locator("#message")).to_contain_text(f"{previous} was not being watched, so it was saved and "
+                                                             "ended", timeout=15_000)
+        previous = title
+    with httpx.Client(base_url=live_server.url, verify=trust) as client:
+        running = client.get("/api/play/sessions", headers=ada.headers).json()["sessions"]
+    assert [s["game_id"] for s in running] == [evening[-1][0]]  # one game runs: the one being played
+    continued = {int(r["game_id"]) for r in server_services.db.query(
+        "SELECT game_id FROM save_states WHERE user_id = ? AND slot = 0", (ada.user_id,))}
+    assert continued >= {game_id for game_id, _ in evening[:-1]}  # every one left behind can Continue
+    page.goto(f"{live_server.url}/")
+    expect(page.locator("#away")).to_contain_text(f"{evening[-2][1]} was saved and ended because you started "
+                                                  "another game")
+    assert not errors, errors

@@ -25,7 +25,7 @@ from treazr.web.routes._common import error_page, iso_time, services_of, user_an
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager
 from treazr.web.routes.saves import my_saves
-from treazr.web.security import AuthUser
+from treazr.web.security import AuthUser, current_user
 
 __all__ = ["ROUTES", "ended_while_away", "running_sessions"]
 
@@ -73,15 +73,25 @@ async def home_page(request: Request[Any, Any, State], platform: FromQuery[str |
                           collection)
     except InvalidInput:
         query = GameQuery()
-    listing, continuing, sessions, platforms, collections = await asyncio.gather(
-        list_games(services, user, query), continue_row(services, user), running_sessions(request, user),
+    listing, continuing, living, platforms, collections = await asyncio.gather(
+        list_games(services, user, query), continue_row(services, user), _living_room(request, user),
         platform_counts(services.db, user), visible_collections(request, user))
     return Template(template_name="home.html", context={
         "me": user, "nav": "home", "listing": listing, "query": query, "sorts": SORTS, "continue_row": continuing,
-        "sessions": sessions, "away": ended_while_away(request, user), "platforms": platforms,
-        "idle_minutes": f"{services.settings.emulation.idle_timeout_min:g}",
-        "collections": collections,
+        **living, "platforms": platforms, "collections": collections,
         "demo_playable": services.cores.core_for("demo") is not None})
+
+
+async def _living_room(request: Request[Any, Any, State], user: AuthUser) -> dict[str, Any]:
+    return {"sessions": await running_sessions(request, user), "away": ended_while_away(request, user),
+            "idle_minutes": f"{services_of(request).settings.emulation.idle_timeout_min:g}"}
+
+
+@get("/home/running")
+async def living_room(request: Request[Any, Any, State]) -> Template:
+    """Any signed-in user: the home page's "While you were away" and "Playing now" sections again, so the
+    page keeps them current (a game just left shows as paused a moment after the page loaded)."""
+    return Template(template_name="_running.html", context=await _living_room(request, current_user(request)))
 
 
 @get("/games/{game_id:int}")
@@ -104,4 +114,4 @@ async def _nothing() -> list[dict[str, Any]]:
     return []
 
 
-ROUTES: list[Any] = [home_page, game_page]
+ROUTES: list[Any] = [home_page, living_room, game_page]
