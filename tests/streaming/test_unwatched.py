@@ -110,6 +110,13 @@ async def test_starting_another_game_ends_ones_own_unwatched_game_with_its_conti
 
     # a game shared with someone else is kept: Bob holds player 2 and may be back in a moment
     bob = await person(server, services, "Bob")
+    assert "While you were away" not in await home(server, bob.headers)  # Ada's news is hers alone
+    async with server.client() as client:
+        fragment = await client.get("/home/running", headers=ada.headers)
+        assert fragment.status_code == 200 and "Treazr Demo was saved and ended" in fragment.text
+        assert "Treazr Demo was saved" not in (await client.get("/home/running", headers=bob.headers)).text
+        stranger = await client.get("/home/running", follow_redirects=False)
+        assert stranger.status_code in (302, 303, 401) and "Treazr Demo" not in stranger.text
     token = str(nes["token"])
     async with StreamClient.connect(server, token, ada) as host, StreamClient.connect(server, token, bob) as guest:
         await guest.receive(frames=2)  # joined
