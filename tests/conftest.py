@@ -29,9 +29,21 @@ def roms() -> Path:
     return ROMS
 
 
+# Automatic covers after imports would run emulators behind most tests' backs (and a test expecting "no cover
+# yet" would see one): they are off in tests, for the CLI, servers and in-process apps alike, unless a test
+# turns them on (tests/emulation/test_auto_covers.py and the tests next to it).
+AUTO_COVERS_OFF = {"TREAZR_LIBRARY_AUTO_COVERS": "0"}
+
+
+@pytest.fixture(autouse=True)
+def _no_auto_covers(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in AUTO_COVERS_OFF.items():
+        monkeypatch.setenv(key, value)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(overrides={"data_dir": str(tmp_path / "data"),
+    return load_settings(overrides={"data_dir": str(tmp_path / "data"), "library": {"auto_covers": False},
                                     "server": {"host": "127.0.0.1", "tls": "off"}}, environ={})
 
 
@@ -90,7 +102,7 @@ def start_server(data_dir: Path, log_path: Path, *, tls: str = "auto", env: dict
     command = [sys.executable, "-m", "treazr", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1",
                "--port", str(port), "--http-port", str(http_port), "--tls", tls, *extra_args]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TREAZR_")}
-    environment.update(env or {})
+    environment.update({**AUTO_COVERS_OFF, **(env or {})})
     log_file = open(log_path, "wb")  # noqa: SIM115 - the child owns it until it exits
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment, cwd=REPO)
     log_file.close()

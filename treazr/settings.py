@@ -85,6 +85,7 @@ class LibrarySettings:
     archive_max_ratio: int = 100
     archive_max_members: int = 1000
     scan_hook: str = ""
+    auto_covers: bool = True
 
     def __post_init__(self) -> None:
         _at_least("library.hash_workers", self.hash_workers, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,15 +66,51 @@ def _print_report(report: ImportReport) -> None:
               help="No-Intro / Redump DAT (Logiqx XML or clrmamepro) to name games by hash; kept for later.")
 @click.option("--dry-run", is_flag=True, help="Read and report, but change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
+@click.option("--no-covers", is_flag=True, help="Do not make automatic cover pictures after the import.")
 @pass_cli
 def import_command(cli: CliContext, paths: tuple[str, ...], copy: bool, platform: str | None, dats: tuple[str, ...],
-                   dry_run: bool, as_json: bool) -> None:
-    """Import (or rescan) ROM files and folders into the library."""
+                   dry_run: bool, as_json: bool, no_covers: bool) -> None:
+    """Import (or rescan) ROM files and folders into the library, then make the missing cover pictures."""
     cli.json = cli.json or as_json
-    with cli.services() as services, _progress_bar(not cli.json and sys.stderr.isatty()) as progress:
-        report = import_paths(services, paths, copy=copy, platform=platform, dats=dats, dry_run=dry_run,
-                              progress=progress)
-    cli.emit(report.as_json(), lambda: _print_report(report))
+    with cli.services() as services:
+        with _progress_bar(not cli.json and sys.stderr.isatty()) as progress:
+            report = import_paths(services, paths, copy=copy, platform=platform, dats=dats, dry_run=dry_run,
+                                  progress=progress)
+        cli.emit(report.as_json(), lambda: _print_report(report))
+        if services.settings.library.auto_covers and not (no_covers or dry_run):
+            _make_covers(services, quiet=cli.json)
+
+
+def _make_covers(services: Services, *, quiet: bool) -> None:
+    """The covers ``import`` leaves missing: made here, unless a running server makes them."""
+    from treazr.emulation.auto_covers import CoverLock, make_missing_covers
+
+    say = (lambda _line: None) if quiet else click.echo
+    if CoverLock(services.data.root).held_elsewhere():
+        say("Covers: the server running on this data directory makes them in the background.")
+        return
+    live = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if live and total:
+            click.echo(f"\rMaking covers: {done} of {total} (Ctrl-C stops; the next import makes the rest)", nl=False,
+                       err=True)
+
+    async def make() -> None:
+        try:
+            tally = await make_missing_covers(services, progress=progress)
+        finally:
+            await services.db.close_async_reader()
+        if live:
+            click.echo("\r\033[K", nl=False, err=True)
+        if tally.made or tally.without:
+            say(f"Covers: {tally.made} made, {tally.without} game(s) showed nothing to take one from.")
+
+    try:
+        asyncio.run(make())
+    except KeyboardInterrupt:
+        click.echo("\nStopped making covers; the next import (or the server) makes the rest.", err=True)
+        sys.exit(130)
 
 
 @click.group("library")

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,22 @@ class CoverRuns:
         self._turns = asyncio.Semaphore(at_once)
         self._per_user = per_user
         self._asked: Counter[int] = Counter()
+        self._rounds = 0
         self.running = 0
+
+    @property
+    def busy(self) -> bool:
+        """True while a cover is being made, or a round of them (:meth:`round`) is under way."""
+        return self.running > 0 or self._rounds > 0
+
+    @contextlib.contextmanager
+    def round(self) -> Iterator[None]:
+        """Held while covers are made one after another, so :attr:`busy` stays true between them."""
+        self._rounds += 1
+        try:
+            yield
+        finally:
+            self._rounds -= 1
 
     @contextlib.asynccontextmanager
     async def turn(self, user_id: int | None) -> AsyncIterator[None]:
@@ -95,24 +110,25 @@ async def _shoot(handle: WorkerHandle, target: Path, first_frame: int, deadline:
 
 async def make_cover_async(services: Services, game_id: int, content_path: str | Path | None, core_path: str | Path,
                            *, seconds: float = EMULATED_SECONDS, time_cap: float = TIME_CAP_S,
-                           requested_by: int | None = None) -> Path | None:
+                           requested_by: int | None = None, nice: int = 0) -> Path | None:
     """Write ``thumbnails/<game_id>.png`` from a few seconds into the game; None if the game showed
     nothing but a flat colour, failed to load, crashed, or ran out of time.
 
     The run waits for its turn among :class:`CoverRuns`; one ``requested_by`` a person already
-    waiting for a cover is refused (:class:`Conflict`).
+    waiting for a cover is refused (:class:`Conflict`). ``nice`` lowers the worker's CPU priority.
     """
     async with services.cover_runs.turn(requested_by):
-        return await _make_cover(services, game_id, content_path, core_path, seconds, time_cap)
+        return await _make_cover(services, game_id, content_path, core_path, seconds, time_cap, nice)
 
 
 async def _make_cover(services: Services, game_id: int, content_path: str | Path | None, core_path: str | Path,
-                      seconds: float, time_cap: float) -> Path | None:
+                      seconds: float, time_cap: float, nice: int) -> Path | None:
     target = cover_path(services, game_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     spec = WorkerSpec(core_path=str(core_path), content_path=str(content_path) if content_path else None,
                       system_dir=str(services.cores.bios_dir), realtime=False, stream=False,
-                      hang_timeout_s=services.settings.emulation.hang_timeout_s, temp_dir=str(services.data.tmp))
+                      hang_timeout_s=services.settings.emulation.hang_timeout_s, temp_dir=str(services.data.tmp),
+                      nice=nice)
     deadline = time.monotonic() + time_cap
     try:
         handle = await WorkerHandle.start(spec, timeout=time_cap)

@@ -397,6 +397,7 @@ def run_worker(fd: int) -> int:
         start = decode_frame(*first)
         assert isinstance(start, dict)
         session = _Session(conn, WorkerSpec.from_dict(start["spec"]))
+        os.nice(session.spec.nice)
         try:
             info = session.load()
         except Exception as error:

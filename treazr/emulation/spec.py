@@ -31,6 +31,7 @@ class WorkerSpec:
     hang_timeout_s: float = 5.0
     save_dir: str | None = None  # the core's GET_SAVE_DIRECTORY (defaults to the system dir)
     temp_dir: str | None = None  # where zipped content is extracted for cores that need a file
+    nice: int = 0  # added to the worker's niceness at start: cover runs yield the CPU to the games being played
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
