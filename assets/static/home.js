@@ -18,9 +18,13 @@ function params() {
   return out;
 }
 
+function coverImage(game) {
+  return el("img", { src: game.cover_url, alt: "", loading: "lazy", decoding: "async" });
+}
+
 function card(game) {
   const cover = el("span", { class: "cover", dataset: { platform: game.platform } },
-    game.cover_url ? el("img", { src: game.cover_url, alt: "", loading: "lazy", decoding: "async" })
+    game.cover_url ? coverImage(game)
       : el("span", { class: "cover-fallback", "aria-hidden": "true", text: game.title.slice(0, 2) }));
   const meta = el("span", { class: "game-meta", text: game.platform_name + (game.region ? ` · ${game.region}` : "") });
   if (game.favourite) meta.append(" ", el("span", { class: "star", "aria-label": "favourite", text: "★" }));
@@ -60,12 +64,51 @@ async function refresh(scroll = false) {
     count.textContent = `${result.total} game${result.total === 1 ? "" : "s"}`;
     if (!result.games.length) count.textContent = "No games match.";
     renderPager(result);
+    watchCovers();
     history.replaceState(null, "", query.toString() ? `/?${query}` : "/");
     if (scroll) document.getElementById("library-heading").scrollIntoView({ block: "start" });
   } catch (error) {
     count.textContent = error.message;
   }
 }
+
+// Covers are made in the background after an import: tiles still showing letters get their picture as
+// it arrives. One look at this page every few seconds, while the server says it is making covers (a few
+// looks more after it stops) and at most for ten minutes.
+const COVER_LOOK_MS = 4000;
+const COVER_LOOKS = 150;
+const IDLE_LOOKS = 3;
+let watching = false;
+
+function letterTile(game) {
+  const cover = grid.querySelector(`a[href="${CSS.escape(game.url)}"] .cover`);
+  return cover?.querySelector(".cover-fallback") ? cover : null;
+}
+
+async function watchCovers() {
+  if (watching) return;
+  watching = true;
+  try {
+    for (let look = 0, idle = 0; look < COVER_LOOKS && idle < IDLE_LOOKS; look++) {
+      if (!grid.querySelector(".cover-fallback")) return;
+      await new Promise((resolve) => setTimeout(resolve, COVER_LOOK_MS));
+      const result = await api(`/api/games?${params()}`);
+      let waiting = false;
+      for (const game of result.games) {
+        const tile = letterTile(game);
+        if (tile && game.cover_url) tile.replaceChildren(coverImage(game));
+        else if (tile && game.playable) waiting = true;
+      }
+      if (!waiting) return;
+      idle = result.covers_being_made ? 0 : idle + 1;
+    }
+  } catch {
+    // a look that fails (signed out, offline) just ends the watch; the next page load starts another
+  } finally {
+    watching = false;
+  }
+}
+watchCovers();
 
 let timer = 0;
 search.addEventListener("input", () => {

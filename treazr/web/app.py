@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from treazr import __version__
 from treazr.auth.sessions import watch_ended_sessions
+from treazr.emulation.auto_covers import AutoCovers
 from treazr.library.recovery import recover
 from treazr.paths import assets_dir
 from treazr.services import Services
@@ -47,6 +48,7 @@ def create_app(services: Services) -> Litestar:
     registry = CollectorRegistry()
     manifest = AssetManifest.build()
     play = SessionManager(services, registry)
+    covers = AutoCovers(services)
 
     def _globals(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals["asset_url"] = manifest.url
@@ -60,12 +62,14 @@ def create_app(services: Services) -> Litestar:
         app.state.started_monotonic = time.monotonic()
         await asyncio.to_thread(recover, services.db, services.data)  # what a killed import left behind
         await play.start()
+        covers.start()
         revocation_watch = asyncio.create_task(watch_ended_sessions(services.db, services.revocations.publish))
         try:
             yield
         finally:
             revocation_watch.cancel()
             await asyncio.gather(revocation_watch, return_exceptions=True)
+            await covers.stop()
             await stop_jobs(app)
             await play.stop()
             await services.db.close_async_reader()
@@ -76,6 +80,7 @@ def create_app(services: Services) -> Litestar:
         "metrics_registry": registry,
         "http_metrics": HttpMetrics(registry),
         "play": play,
+        "auto_covers": covers,
         "started_monotonic": time.monotonic(),
     })
     return Litestar(

@@ -10,7 +10,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,12 @@ from litestar.params import JSONBody
 from litestar.response import Template
 
 from treazr import __version__
-from treazr.emulation.covers import make_cover_async
+from treazr.emulation.auto_covers import make_missing_covers
 from treazr.errors import Conflict, InvalidInput, PermissionDenied, TreazrError
 from treazr.library import repository
-from treazr.library.covers import games_without_cover
 from treazr.library.scanner import import_paths
 from treazr.services import Services
 from treazr.streaming.playtime import household, user_sessions
-from treazr.web.browse import playable_platforms
 from treazr.web.routes._common import error_page, iso_time, services_of
 from treazr.web.routes.library import visible_collections
 from treazr.web.routes.play import play_manager
@@ -78,10 +76,11 @@ def _job(request: Request[Any, Any, State]) -> RescanJob | None:
     return job
 
 
-async def _run(services: Services, job: RescanJob, dats: list[str]) -> None:
+async def _run(services: Services, job: RescanJob, dats: list[str], imported: Callable[[], None]) -> None:
     try:
         report = await asyncio.to_thread(import_paths, services, job.paths, dats=dats, progress=job.progress)
         job.report, job.state = report.as_json(), "done"
+        imported()
     except _Stopped:
         job.state = "stopped"
     except TreazrError as error:
@@ -93,21 +92,14 @@ async def _run(services: Services, job: RescanJob, dats: list[str]) -> None:
 
 
 async def _make_covers(services: Services, job: RescanJob) -> None:
-    """Automatic screenshots for every playable game without a cover, one game at a time."""
-    made = 0
+    """Automatic screenshots for every playable game without a cover, one game at a time; games that
+    gave none before are tried again (an admin asked)."""
     try:
-        playable, _ = await playable_platforms(services)
-        todo = await games_without_cover(services.db, services.data.content, services.data.thumbnails, playable)
-        job.files_total = len(todo)
-        for cover in todo:
-            if job.stopping:
-                job.state = "stopped"
-                return
-            core = services.cores.require_core(cover.platform)
-            if await make_cover_async(services, cover.game_id, cover.content, core.path) is not None:
-                made += 1
-            job.files_done += 1
-        job.report, job.state = {"made": made, "without": job.files_total - made}, "done"
+        tally = await make_missing_covers(services, retry=True, progress=lambda done, total: job.progress(
+            done, total, 0, 0))
+        job.report, job.state = {"made": tally.made, "without": tally.without}, "done"
+    except _Stopped:
+        job.state = "stopped"
     except TreazrError as error:
         job.error, job.state = str(error), "failed"
     finally:
@@ -153,7 +145,7 @@ async def start_rescan(request: Request[Any, Any, State], data: JSONBody[dict[st
     if absent:
         raise InvalidInput(f"{absent[0]} does not exist on the server")
     job = RescanJob(paths=[str(Path(p).expanduser()) for p in paths])
-    return _start(request, job, _run(services, job, dats))
+    return _start(request, job, _run(services, job, dats, request.app.state.auto_covers.nudge))
 
 
 @post("/api/admin/library/covers", guards=[admin_only], status_code=202)

@@ -37,10 +37,10 @@ async def games(request: Request[Any, Any, State], platform: FromQuery[str | Non
                 per_page: FromQuery[int] = 48, favourites: FromQuery[bool] = False,
                 collection: FromQuery[int | None] = None) -> dict[str, Any]:
     """Any signed-in user: one page of the games they may see (``q`` searches titles, ``sort`` is
-    title, recent or added)."""
+    title, recent or added); ``covers_being_made`` tells the home grid to look again for new covers."""
     user, services = user_and_services(request)
     query = GameQuery(platform or None, q, sort, page, per_page, favourites, collection)
-    return await list_games(services, user, query)
+    return {**await list_games(services, user, query), "covers_being_made": services.cover_runs.busy}
 
 
 @get("/api/games/{game_id:int}")

@@ -163,6 +163,7 @@ async def upload(request: Request[Any, Any, State], name: FromQuery[str]) -> dic
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    request.app.state.auto_covers.nudge()  # the new game's cover is made in the background
     return {**result, "size": size}
 
 
