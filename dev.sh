@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up (idempotent, fast when already done), then run what was asked:
 #   ./dev.sh serve [ARGS...]   start the server (data in ./treazr-data)
-#   ./dev.sh test  [PYTEST ARGS...]   lint, type checks and the whole test suite
+#   ./dev.sh test  [PYTEST ARGS...]   lint, type checks and the whole test suite; first it checks the test ROMs
+#                                     (listed in tests/roms.toml) are in $TREAZR_TEST_ROMS (default ../shared/roms)
 #   ./dev.sh setup             only set up
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -52,6 +53,11 @@ build_native() {
   fi
 }
 
+check_test_roms() {  # before setup, so a clone without the ROMs stops at once instead of after installing
+  command -v python3 >/dev/null 2>&1 || install_debian_packages
+  python3 tests/support/rom_folder.py
+}
+
 setup() {
   install_debian_packages
   install_python_packages
@@ -67,6 +73,7 @@ case "$command" in
     setup
     exec "$VENV/bin/treazr" serve "$@" ;;
   test)
+    check_test_roms
     setup
     say "ruff"
     lint_paths=()

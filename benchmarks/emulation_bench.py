@@ -1,6 +1,6 @@
 """Emulation speed: frames per second through Treazr's libretro frontend versus RetroArch.
 
-For each installed Debian core with its test ROM from ../shared/roms, both frontends run the same
+For each installed Debian core with its test ROM from $TREAZR_TEST_ROMS (../shared/roms), both frontends run the same
 core and ROM headless in fresh processes, measured the same way:
 
     per-frame time = (CPU time of a run of N frames - CPU time of a run of 1 frame) / (N - 1)
@@ -56,7 +56,11 @@ from pathlib import Path
 from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
-ROMS = REPO.parent / "shared" / "roms"
+sys.path.insert(0, str(REPO))
+
+from tests.support.rom_folder import rom_folder  # noqa: E402
+
+ROMS = rom_folder()
 CORE_DIR = Path("/usr/lib/x86_64-linux-gnu/libretro")
 TARGET = 0.97
 

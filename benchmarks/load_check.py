@@ -36,11 +36,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from web_bench import WORDS, percentile, populate, request, sign_in, start_server, stop_server  # noqa: E402
 
+from tests.support.rom_folder import rom_folder  # noqa: E402
 from treazr.library.scanner import import_paths  # noqa: E402
 from treazr.services import open_services  # noqa: E402
 from treazr.settings import load_settings  # noqa: E402
 
-ROM = REPO.parent / "shared" / "roms" / "gb" / "cpu_instrs.gb"
+ROM = rom_folder() / "gb" / "cpu_instrs.gb"
 TARGET_RATIO = 2.0
 MEMORY_BUDGET_MB = 600.0  # the web process plus the emulators the limits allow (2 cover runs)
 

@@ -41,7 +41,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-ROMS = REPO.parent / "shared" / "roms"
+
+from tests.support.rom_folder import rom_folder  # noqa: E402
+
+ROMS = rom_folder()
 TARGETS = {"p99_ms_256x240": 4.0, "nes_psnr_db": 40.0, "nes_mbps": 4.0, "concurrent_nes": 10}
 CORES = [  # (label, core, content relative to ROMS or None, width x height noted by the core)
     ("demo", "demo", None),

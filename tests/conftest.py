@@ -16,16 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.rom_folder import rom_folder
 from treazr.services import Services, open_services
 from treazr.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
-ROMS = REPO.parent / "shared" / "roms"
+ROMS = rom_folder()  # $TREAZR_TEST_ROMS, by default ../shared/roms
 
 
 @pytest.fixture
 def roms() -> Path:
-    assert ROMS.is_dir(), f"the shared test ROMs are missing at {ROMS}"
+    assert ROMS.is_dir(), f"the test ROMs are missing at {ROMS}: python3 tests/support/rom_folder.py says more"
     return ROMS
 
 

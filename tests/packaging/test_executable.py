@@ -37,6 +37,7 @@ import websockets
 import treazr
 from tests.conftest import free_port
 from tests.support.identity import Identity, sign_up_sync
+from tests.support.rom_folder import rom_folder
 from treazr.services import open_services
 from treazr.settings import load_settings
 from treazr.streaming.protocol import KIND_VIDEO, PROTOCOL_VERSION
@@ -44,7 +45,7 @@ from treazr.streaming.protocol import KIND_VIDEO, PROTOCOL_VERSION
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent.parent
-ROMS = REPO.parent / "shared" / "roms"
+ROMS = rom_folder()
 ROM = Path("nes") / "nes15-NTSC.nes"
 BUILD_TIMEOUT_S = 30 * 60
 # Enter the Debian root: a private mount namespace (undone when the process ends) with /proc and the

@@ -1,18 +1,20 @@
-"""What the shared test-ROM folder holds, read from its ``SHA1SUMS`` (the folder grows as platforms are added,
-so tests that import all of it derive their expectations from here instead of a hard-coded count)."""
+"""What the test-ROM folder holds, read from the repository's list ``tests/roms.toml`` (the folder grows as
+platforms are added, so tests that import all of it derive their expectations from here instead of a hard-coded
+count; ``./dev.sh test`` has checked the folder against the list before the tests run)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
+from tests.support.rom_folder import listed_roms
+
 __all__ = ["atari_2600_bars", "platform_counts", "rom_count", "sha1sums"]
 
 
 def sha1sums(roms: Path) -> dict[str, str]:
     """``{absolute path: sha1}`` of every ROM in the folder."""
-    return {f"{roms}/{path}": sha1 for sha1, path in
-            (line.split("  ", 1) for line in (roms / "SHA1SUMS").read_text().splitlines() if line.strip())}
+    return {f"{roms}/{rom.path}": rom.sha1 for rom in listed_roms()}
 
 
 def rom_count(roms: Path) -> int:
