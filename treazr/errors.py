@@ -9,6 +9,7 @@ messages (``treazr.cli``).
     ├── Conflict                 the request clashes with the current state (409)
     ├── RateLimited              too many requests; carries ``retry_after`` seconds (429)
     ├── TooSlow                  a read ran past its time limit and was stopped (503)
+    ├── DiskFull                 the data directory's disk (or the database) is full (507)
     ├── InvalidInput             a request or file is malformed (400)
     │   └── InvalidContent       a ROM, archive, save or state is unusable (422)
     │       └── HostileArchive   an archive that tries to escape, bomb or link (422)
@@ -27,6 +28,7 @@ __all__ = [
     "Conflict",
     "CoreCrashed",
     "CoreError",
+    "DiskFull",
     "HostileArchive",
     "InvalidContent",
     "InvalidInput",
@@ -36,6 +38,7 @@ __all__ = [
     "RateLimited",
     "TooSlow",
     "TreazrError",
+    "as_disk_full",
 ]
 
 
@@ -83,6 +86,26 @@ class RateLimited(TreazrError):
 
 class TooSlow(TreazrError):
     http_status = 503
+
+
+class DiskFull(TreazrError):
+    http_status = 507
+
+
+def as_disk_full(error: BaseException) -> DiskFull | None:
+    """The :class:`DiskFull` an ``OSError`` (ENOSPC, EDQUOT) or SQLite's "database or disk is full" means;
+    None for every other error. Nothing was half-written: files are replaced atomically and SQLite rolls
+    the transaction back, so what was on disk before is still there."""
+    import errno
+    import sqlite3
+
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" ({error.filename})" if error.filename else ""
+        return DiskFull(f"the server's disk is full{where}: nothing was changed; free some space and try again")
+    if isinstance(error, sqlite3.OperationalError) and "full" in str(error).lower():
+        return DiskFull("the server's disk is full (the database could not grow): nothing was changed; "
+                        "free some space and try again")
+    return None
 
 
 class InvalidInput(TreazrError):

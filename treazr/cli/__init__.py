@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from treazr import __version__
-from treazr.errors import TreazrError
+from treazr.errors import TreazrError, as_disk_full
 from treazr.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -93,6 +94,11 @@ class _Group(click.Group):
         except TreazrError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
+        except (OSError, sqlite3.Error) as error:
+            if (full := as_disk_full(error)) is None:
+                raise
+            click.echo(f"Error: {full}", err=True)
+            sys.exit(full.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -113,10 +113,12 @@ class Database:
                     raise
                 conn.execute("COMMIT")
             except BaseException as error:
+                _roll_back(conn)  # a COMMIT refused (a full disk) leaves its transaction open
                 future.set_exception(error)
             else:
                 future.set_result(result)
-        conn.execute("PRAGMA optimize")
+        with contextlib.suppress(sqlite3.Error):  # a full disk at close: the statistics can wait
+            conn.execute("PRAGMA optimize")
         conn.close()
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
@@ -275,3 +277,9 @@ class _AsyncReaders:
         for conn in self._all:
             await conn.close()
         self._all.clear()
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from treazr.disk import make_room_check
 from treazr.errors import HostileArchive, InvalidContent, InvalidInput
 from treazr.library.archives import ArchiveLimits
 from treazr.library.catalog import ApplyState, apply_results, mark_vanished
@@ -204,6 +205,8 @@ def _import(services: Services, paths: Iterable[str | os.PathLike[str]], copy: b
     report.files = len(walk.jobs) + walk.unchanged
     state = ApplyState(vanished=set(walk.vanished))
     store = ContentStore(services.data.content) if copy and not dry_run else None
+    if store is not None:  # refused up front rather than half-way: the store deduplicates, so this is the most
+        make_room_check(services.data.content, sum(job.size for job in walk.jobs), "copying these ROMs")
     options = ProbeOptions(forced, store, archive_limits(services))
     tick = _ticker(progress, report.files, walk.unchanged, sum(job.size for job in walk.jobs))
     run_id = None if dry_run else _record_run(services, [str(r) for r in roots], None, None, "running")

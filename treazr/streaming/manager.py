@@ -19,6 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from treazr.atomic import sweep_interrupted_writes
 from treazr.auth.grants import can_see_game
 from treazr.auth.sessions import AuthUser
 from treazr.emulation.registry import CoreInfo
@@ -70,6 +71,13 @@ class SessionManager:
         ended = await history.close_leftover_sessions(self.services.db)
         if ended:
             log.info("marked %d play sessions of an earlier run as ended", ended)
+        data = self.services.data
+        # only this server's workers write saves and states, and none runs yet: every temporary file there is
+        # a leftover; covers may be in the making by a CLI import, so only old ones of those
+        swept = await asyncio.to_thread(sweep_interrupted_writes, [data.states, data.saves], older_than_s=0)
+        swept += await asyncio.to_thread(sweep_interrupted_writes, [data.thumbnails], also=(".*.shot",))
+        if swept:
+            log.info("removed %d temporary files that interrupted writes left behind", len(swept))
         self._unsubscribe = self.services.revocations.subscribe(self._revoked_threadsafe)
         self._housekeeping = asyncio.create_task(self._housekeep(), name="treazr-play-housekeeping")
 

@@ -8,7 +8,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from treazr.errors import RateLimited, TreazrError
+from treazr.errors import RateLimited, TreazrError, as_disk_full
 
 __all__ = ["EXCEPTION_HANDLERS"]
 
@@ -36,6 +36,8 @@ def _too_large(request: Request, error: OverflowError) -> Response:
 
 
 def _unexpected(request: Request, error: Exception) -> Response:
+    if (full := as_disk_full(error)) is not None:  # a sign-in, an upload, a save on a full disk: say so
+        return _treazr_error(request, full)
     log.exception("unexpected error", extra={"path": request.url.path})
     return Response({"error": "Something went wrong on the server; it has been logged.", "status": 500},
                     status_code=HTTP_500_INTERNAL_SERVER_ERROR)

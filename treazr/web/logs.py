@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "dropped_records"]
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
@@ -31,12 +31,38 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_dropped = 0
+
+
+def dropped_records() -> int:
+    """Log records a handler could not write (a full disk, a closed stderr) since the process started."""
+    return _dropped
+
+
+class _NeverRaise:
+    """Logging never takes anything down with it: a record that cannot be written (the log's disk is
+    full) is counted and dropped, instead of the standard library's "--- Logging error ---" and traceback
+    on stderr. The other handler (stderr, or the file) still gets it."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        global _dropped
+        _dropped += 1
+
+
+class _StreamHandler(_NeverRaise, logging.StreamHandler):
+    pass
+
+
+class _FileHandler(_NeverRaise, logging.handlers.RotatingFileHandler):
+    pass
+
+
 def configure_logging(level: str, log_dir: Path | None) -> None:
     """Send Treazr's and uvicorn's records, as JSON lines, to stderr and the data directory's log."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    handlers: list[logging.Handler] = [_StreamHandler()]
     if log_dir is not None:
-        handlers.append(logging.handlers.RotatingFileHandler(
-            log_dir / "treazr.log", maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8"))
+        handlers.append(_FileHandler(log_dir / "treazr.log", maxBytes=10 * 1024 * 1024, backupCount=3,
+                                     encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(JsonFormatter())
     for name, logger_level in (("treazr", level.upper()), ("uvicorn", "WARNING"), ("uvicorn.error", "INFO")):

@@ -21,6 +21,7 @@ from litestar.params import JSONBody
 from litestar.response import Template
 
 from treazr import __version__
+from treazr.disk import DiskSpace
 from treazr.emulation.auto_covers import make_missing_covers
 from treazr.errors import Conflict, InvalidInput, PermissionDenied, TreazrError
 from treazr.library import repository
@@ -206,7 +207,7 @@ def _disk(services: Services) -> dict[str, Any]:
                ("content", "uploads", "saves", "states", "thumbnails", "logs", "tmp")}
     folders["database"] = sum(p.stat().st_size for p in data.root.glob("treazr.db*") if p.is_file())
     return {"total": usage.total, "used": usage.used, "free": usage.free, "folders": folders,
-            "data_dir": str(data.root)}
+            "data_dir": str(data.root), "warning": DiskSpace(usage.total, usage.free).warning()}
 
 
 async def server_overview(request: Request[Any, Any, State]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import MediaType, Request, Response, get
 
 from treazr import __version__
+from treazr.disk import disk_space
 from treazr.web.metrics import CONTENT_TYPE_LATEST, generate_latest
 
 __all__ = ["ROUTES"]
@@ -15,17 +16,20 @@ __all__ = ["ROUTES"]
 
 @get("/healthz", sync_to_thread=False, opt={"public": True})
 def healthz(request: Request) -> dict[str, Any]:
-    """Anyone: is the server up, and is its database writer running?
+    """Anyone: is the server up, is its database writer running, and has its disk room?
 
-    Answered from memory, without reading the database file: anyone on the network may call this as
-    often as they like. The full ``quick_check`` is ``treazr doctor``'s."""
+    Answered from memory and one ``statvfs``, without reading the database file: anyone on the network
+    may call this as often as they like. The full ``quick_check`` is ``treazr doctor``'s."""
     services = request.app.state.services
     started: float = request.app.state.started_monotonic
+    space = disk_space(services.data.root)
     return {
         "status": "ok",
         "version": __version__,
         "uptime_s": round(time.monotonic() - started, 3),
         "database": "ok" if services.db.alive() else "error",
+        "disk": "low" if space.low else "ok",
+        "disk_free_bytes": space.free,
     }
 
 

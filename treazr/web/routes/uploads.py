@@ -24,6 +24,7 @@ from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from treazr.disk import make_room_check
 from treazr.errors import InvalidContent, InvalidInput, TreazrError
 from treazr.library.platforms import platform_name
 from treazr.library.scanner import archive_limits, identify_file, import_paths
@@ -70,6 +71,8 @@ async def _receive(request: Request[Any, Any, State], target: Path, limit: int) 
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise UploadTooLarge(f"the file is larger than this Treazr accepts ({limit >> 20} MB)")
+    if declared and declared.isdigit():  # a body without a length that fills the disk ends as DiskFull too
+        make_room_check(target.parent, int(declared), "this upload")
     size = 0
     with open(target, "wb") as handle:
         async for chunk in request.stream():
