@@ -174,10 +174,10 @@ def _sign_up(server: Server) -> tuple[dict[str, str], Any]:
     import httpx
 
     from tests.support.identity import sign_up_sync
-    from treazr.services import open_services
+    from treazr.composition import open_treazr
     from treazr.settings import load_settings
 
-    services = open_services(load_settings(overrides={"data_dir": str(server.data_dir)}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": str(server.data_dir)}, environ={}))
     try:
         with httpx.Client(base_url=server.url) as client:
             who = sign_up_sync(client, services, "Ada")

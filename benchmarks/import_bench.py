@@ -215,11 +215,11 @@ def parallel_ceiling(seconds: float = 1.0) -> float:
 def child_import(data_dir: str, library: str, hashing: str) -> None:
     """Runs in the child process: one import, timed in-process; prints its figures as JSON."""
     sys.path.insert(0, str(REPO))
+    from treazr.composition import open_treazr
     from treazr.library.scanner import import_paths
-    from treazr.services import open_services
     from treazr.settings import load_settings
 
-    services = open_services(load_settings(overrides={"data_dir": data_dir}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": data_dir}, environ={}))
     try:
         started, cpu_started = time.perf_counter(), _cpu_seconds()
         report = import_paths(services, [library], hashing=hashing)

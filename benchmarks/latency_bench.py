@@ -103,10 +103,10 @@ def measure(url: str, data_dir: Path, presses: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     from tests.support.identity import sign_up_sync
-    from treazr.services import open_services
+    from treazr.composition import open_treazr
     from treazr.settings import load_settings
 
-    services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
     try:
         with httpx.Client(base_url=url) as client:
             player = sign_up_sync(client, services, "Bench")

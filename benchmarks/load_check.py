@@ -37,8 +37,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from web_bench import WORDS, percentile, populate, request, sign_in, start_server, stop_server  # noqa: E402
 
 from tests.support.rom_folder import rom_folder  # noqa: E402
+from treazr.composition import open_treazr  # noqa: E402
 from treazr.library.scanner import import_paths  # noqa: E402
-from treazr.services import open_services  # noqa: E402
 from treazr.settings import load_settings  # noqa: E402
 
 ROM = rom_folder() / "gb" / "cpu_instrs.gb"
@@ -137,7 +137,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="treazr-load-check-") as scratch:
         data_dir = Path(scratch) / "data"
         populate(data_dir, random.Random(7))
-        services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
+        services = open_treazr(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
         import_paths(services, [ROM])
         game_id = int(services.db.query_one("SELECT id FROM games WHERE title LIKE '%cpu%'")["id"])  # type: ignore[index]
         services.close()

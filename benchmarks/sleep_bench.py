@@ -44,11 +44,11 @@ def _headers(url: str, who: dict[str, Any]) -> dict[str, str]:
 
 
 def import_rom(data_dir: Path) -> int:
+    from treazr.composition import open_treazr
     from treazr.library.scanner import import_paths
-    from treazr.services import open_services
     from treazr.settings import load_settings
 
-    services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
     try:
         report = import_paths(services, [ROM])
         if report.added != 1:

@@ -246,10 +246,10 @@ def sign_up_people(url: str, data_dir: Path, count: int) -> list[dict[str, Any]]
     import httpx
 
     from tests.support.identity import sign_up_sync
-    from treazr.services import open_services
+    from treazr.composition import open_treazr
     from treazr.settings import load_settings
 
-    services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
     try:
         with httpx.Client(base_url=url) as client:
             people = [sign_up_sync(client, services, f"Member {n}") for n in range(count)]

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from treazr.auth.invites import issue_invite  # noqa: E402
 from treazr.auth.keys import b64url, signed_message  # noqa: E402
 from treazr.auth.users import create_user  # noqa: E402
-from treazr.services import open_services  # noqa: E402
+from treazr.composition import open_treazr  # noqa: E402
 from treazr.settings import load_settings  # noqa: E402
 
 TARGET_P95_MS = 100.0
@@ -59,7 +59,7 @@ def _title(rng: random.Random, index: int) -> str:
 
 def populate(data_dir: Path, rng: random.Random) -> None:
     """10,000 games with one file each, straight through the real schema (no ROM bytes needed to browse)."""
-    services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
     now = "2026-01-01T00:00:00+00:00"
     games = [(i, PLATFORMS[i % len(PLATFORMS)], _title(rng, i), rng.choice(["USA", "Europe", "Japan", ""]), now, now)
              for i in range(1, GAMES + 1)]
@@ -129,7 +129,7 @@ def request(port: int, method: str, path: str, headers: dict[str, str], body: by
 
 def sign_in(data_dir: Path, port: int, name: str = "Bench") -> dict[str, str]:
     """A member, enrolled the real way; returns the headers that carry their session."""
-    services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
     user = services.db.write(lambda conn: create_user(conn, name, "member"))
     token = services.db.write(lambda conn: issue_invite(conn, user["id"], 24)).token
     services.close()

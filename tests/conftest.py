@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.rom_folder import rom_folder
-from treazr.services import Services, open_services
+from treazr.composition import open_treazr
+from treazr.services import Services
 from treazr.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
     """Opened services; the aiosqlite reader is closed on the test's own event loop, then the rest."""
-    opened = open_services(settings)
+    opened = open_treazr(settings)
     try:
         yield opened
     finally:

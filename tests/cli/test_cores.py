@@ -8,12 +8,12 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from treazr.cli import main
-from treazr.services import open_services
+from treazr.composition import open_treazr
 from treazr.settings import Settings
 
 
 def _add_games(settings: Settings) -> None:
-    services = open_services(settings)
+    services = open_treazr(settings)
     try:
         for platform, title in (("nes", "nes15"), ("md", "Some Genesis Game"), ("psx", "Some PlayStation Game")):
             services.db.execute(

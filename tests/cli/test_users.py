@@ -9,7 +9,7 @@ from nacl.signing import SigningKey
 from treazr.auth.invites import redeem_invite
 from treazr.auth.sessions import start_session
 from treazr.cli import main
-from treazr.services import open_services
+from treazr.composition import open_treazr
 from treazr.settings import load_settings
 
 
@@ -19,7 +19,7 @@ def _run(data: Path, *args: str) -> tuple[int, str]:
 
 
 def _enrol(data: Path, url: str) -> None:
-    services = open_services(load_settings(overrides={"data_dir": str(data)}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": str(data)}, environ={}))
     try:
         token = url.split("/invite#", 1)[1]
         device = services.db.write(lambda conn: redeem_invite(conn, token, bytes(SigningKey.generate().verify_key),

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Migrations
 
+from treazr.composition import MIGRATION_SETS
 from treazr.db import Database
 from treazr.errors import TooSlow
-from treazr.schema import MIGRATION_SETS
 
 
 def _counter_migrations() -> Migrations:

@@ -26,9 +26,10 @@ from websockets.sync.client import ClientConnection, connect
 from tests.conftest import LiveServer, start_server
 from tests.e2e.test_signin import _launch, _trusting_home
 from tests.support.identity import Identity, sign_up_sync
+from treazr.composition import open_treazr
 from treazr.emulation.demo_strip import decode_strip
 from treazr.library.scanner import import_paths
-from treazr.services import Services, open_services
+from treazr.services import Services
 from treazr.settings import load_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -101,7 +102,7 @@ def stats(page: Page) -> dict[str, Any]:
 
 @pytest.fixture
 def server_services(live_server: LiveServer) -> Iterator[Services]:
-    opened = open_services(load_settings(overrides={"data_dir": str(live_server.data_dir)}, environ={}))
+    opened = open_treazr(load_settings(overrides={"data_dir": str(live_server.data_dir)}, environ={}))
     try:
         yield opened
     finally:
@@ -238,7 +239,7 @@ def test_a_rom_plays_and_a_key_and_a_gamepad_change_the_picture(
 def test_browsers_without_high_444_get_a_2x_upscaled_420_stream(tmp_path: Path) -> None:
     server = start_server(tmp_path / "server-data", tmp_path / "server.log", env={"TREAZR_STREAMING_CHROMA": "420"})
     try:
-        services = open_services(load_settings(overrides={"data_dir": str(server.data_dir)}, environ={}))
+        services = open_treazr(load_settings(overrides={"data_dir": str(server.data_dir)}, environ={}))
         try:
             with httpx.Client(base_url=server.url,
                               verify=ssl.create_default_context(cafile=str(server.ca_path))) as client:

@@ -21,7 +21,8 @@ from tests.conftest import LiveServer
 from tests.e2e.test_play import open_player, stats, strip, wait_for
 from tests.e2e.test_signin import _launch, _trusting_home
 from tests.support.identity import Identity, enroll_sync, new_invite, origin_of, sign_up_sync
-from treazr.services import Services, open_services
+from treazr.composition import open_treazr
+from treazr.services import Services
 from treazr.settings import load_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -31,7 +32,7 @@ A, B = 1 << 8, 1 << 0
 
 @pytest.fixture
 def people(live_server: LiveServer) -> dict[str, Identity]:
-    services: Services = open_services(load_settings(overrides={"data_dir": str(live_server.data_dir)}, environ={}))
+    services: Services = open_treazr(load_settings(overrides={"data_dir": str(live_server.data_dir)}, environ={}))
     try:
         with httpx.Client(base_url=live_server.url,
                           verify=ssl.create_default_context(cafile=str(live_server.ca_path))) as client:

@@ -85,11 +85,11 @@ def test_killed_while_copying(services: Services, roms: Path, tmp_path: Path) ->
 KILL_AFTER_FIRST_COPY = textwrap.dedent("""
     import os, signal, sys
     from treazr.library.scanner import import_paths
-    from treazr.services import open_services
+    from treazr.composition import open_treazr
     from treazr.settings import load_settings
 
     settings = load_settings(overrides={"data_dir": sys.argv[1]}, environ={})
-    services = open_services(settings)
+    services = open_treazr(settings)
 
     def progress(done, total, bytes_done, bytes_total):
         if done >= 1:  # the first ROM is in the content store, its batch not yet written

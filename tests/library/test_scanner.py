@@ -17,9 +17,10 @@ import pytest
 from tests.library import romgen
 from tests.library.test_archives import deflate64_zip
 from tests.support.roms import platform_counts, rom_count, sha1sums
+from treazr.composition import open_treazr
 from treazr.errors import InvalidInput
 from treazr.library.scanner import ImportReport, identify_file, import_paths
-from treazr.services import Services, open_services
+from treazr.services import Services
 from treazr.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -302,7 +303,7 @@ def test_same_new_content_from_two_imports_at_once_is_one_game(tmp_path: Path, m
     settings = load_settings(overrides={"data_dir": str(tmp_path / "data"), "library": {"hash_workers": 1}},
                              environ={})
     first = str(tmp_path / "b" / "gb" / "1 First.gb")
-    importer_a, importer_b = open_services(settings), open_services(settings)
+    importer_a, importer_b = open_treazr(settings), open_treazr(settings)
     reports: list[ImportReport] = []
 
     def between(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
@@ -337,9 +338,9 @@ def test_hashing_in_worker_processes_gives_the_same_library(tmp_path: Path, roms
     # in a child interpreter: the forkserver and its workers end with it
     script = ("import json, sys\n"
               "from treazr.library.scanner import import_paths\n"
-              "from treazr.services import open_services\n"
+              "from treazr.composition import open_treazr\n"
               "from treazr.settings import load_settings\n"
-              "services = open_services(load_settings(overrides={'data_dir': sys.argv[1]}, environ={}))\n"
+              "services = open_treazr(load_settings(overrides={'data_dir': sys.argv[1]}, environ={}))\n"
               "try:\n"
               "    print(json.dumps(import_paths(services, [sys.argv[2]], hashing='processes').as_json()))\n"
               "finally:\n"

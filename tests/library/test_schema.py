@@ -5,7 +5,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from treazr.schema import MIGRATION_SETS
+from treazr.composition import MIGRATION_SETS
 
 
 def test_migrations_apply_to_an_empty_file_and_fts_follows_titles(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ import treazr
 from tests.conftest import free_port
 from tests.support.identity import Identity, sign_up_sync
 from tests.support.rom_folder import rom_folder
-from treazr.services import open_services
+from treazr.composition import open_treazr
 from treazr.settings import load_settings
 from treazr.streaming.protocol import KIND_VIDEO, PROTOCOL_VERSION
 
@@ -340,7 +340,7 @@ def _start_demo_session(data_dir: Path, url: str, ca: Path) -> tuple[Identity, s
     """Sign an admin in (the real way: key, invite, signed challenge) and start the demo core (game 0)."""
     settings = load_settings(overrides={"data_dir": str(data_dir)}, environ={})
     with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(ca)), timeout=30) as client:
-        services = open_services(settings)
+        services = open_treazr(settings)
         try:
             admin = sign_up_sync(client, services, "Ada", role="admin")
         finally:

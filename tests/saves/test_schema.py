@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from treazr.composition import MIGRATION_SETS
 from treazr.saves.schema import migrations
-from treazr.schema import MIGRATION_SETS
 
 
 def test_migrations_apply_to_an_empty_database(tmp_path: Path) -> None:

@@ -29,7 +29,8 @@ from treazr.auth.invites import issue_invite
 from treazr.auth.keys import b64url, signed_message
 from treazr.auth.sessions import COOKIE, SECURE_COOKIE
 from treazr.auth.users import create_user
-from treazr.services import Services, open_services
+from treazr.composition import open_treazr
+from treazr.services import Services
 from treazr.settings import load_settings
 
 __all__ = [
@@ -169,7 +170,7 @@ def sign_up_sync(client: httpx.Client, services: Services, name: str, role: str 
 @contextmanager
 def services_for(data_dir: Path) -> Iterator[Services]:
     """Open a running server's data directory from the test process (SQLite WAL allows both)."""
-    services = open_services(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
+    services = open_treazr(load_settings(overrides={"data_dir": str(data_dir)}, environ={}))
     try:
         yield services
     finally:

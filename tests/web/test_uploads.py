@@ -15,7 +15,8 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import start_server
 from tests.support.identity import sign_up_sync
 from tests.web._webapp import Family, sign_up_family
-from treazr.services import Services, open_services
+from treazr.composition import open_treazr
+from treazr.services import Services
 from treazr.settings import Settings, load_settings
 from treazr.web.app import create_app
 
@@ -34,7 +35,7 @@ def library_settings() -> dict[str, object]:
 
 @pytest.fixture
 def upload_services(tmp_path: Path, library_settings: dict[str, object]) -> Iterator[Services]:
-    opened = open_services(_settings(tmp_path, **library_settings))
+    opened = open_treazr(_settings(tmp_path, **library_settings))
     try:
         yield opened
     finally:
@@ -148,7 +149,7 @@ def test_an_interrupted_upload_leaves_nothing_behind(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", tmp_path / "server.log", tls="off",
                           env={"TREAZR_LIBRARY_MAX_UPLOAD_MB": "1"})
     try:
-        services = open_services(load_settings(overrides={"data_dir": str(server.data_dir)}, environ={}))
+        services = open_treazr(load_settings(overrides={"data_dir": str(server.data_dir)}, environ={}))
         try:
             with httpx.Client(base_url=server.url) as http:
                 ada = sign_up_sync(http, services, "Ada")

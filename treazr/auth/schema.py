@@ -1,4 +1,4 @@
-"""The auth tables, as named migrations (applied in order at start-up by treazr.schema).
+"""The auth tables, as named migrations (applied in order at start-up by treazr.composition).
 
 Times are stored as RFC 3339 UTC text with second precision (``2026-11-22T02:31:00Z``), so they sort and
 compare as text. Secrets (invite and session tokens) are stored only as SHA-256 digests.

@@ -42,9 +42,9 @@ class CliContext:
 
     @contextmanager
     def services(self) -> Iterator[Services]:
-        from treazr.services import open_services  # imported on use: `--version` needs no database code
+        from treazr.composition import open_treazr  # imported on use: `--version` needs no database code
 
-        services = open_services(self.settings())
+        services = open_treazr(self.settings())
         try:
             yield services
         finally:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from treazr.cli import CliContext, pass_cli
-from treazr.services import open_services
+from treazr.composition import open_treazr
 from treazr.web.logs import configure_logging
 from treazr.web.server import plan_server, run_server
 
@@ -29,7 +29,7 @@ def serve_command(cli: CliContext, host: str | None, port: int | None, http_port
     if server:
         cli.overrides["server"] = server
     settings = cli.settings()
-    services = open_services(settings)
+    services = open_treazr(settings)
     configure_logging(settings.server.log_level, services.data.logs)
     try:
         plan = plan_server(services)

@@ -1,4 +1,4 @@
-"""The library tables, as named migrations (applied in order at start-up by treazr.schema).
+"""The library tables, as named migrations (applied in order at start-up by treazr.composition).
 
 Never edit a migration that has landed: add a new one below it.
 

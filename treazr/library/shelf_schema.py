@@ -1,5 +1,5 @@
 """The library's shelf: collections, favourites and the browse indexes, as named migrations (applied in
-order at start-up by treazr.schema).
+order at start-up by treazr.composition).
 
 Never edit a migration that has landed: add a new one below it. The set is still called ``web``: that
 name is recorded in every database that applied it, and renaming it would apply it again.

@@ -1,5 +1,5 @@
 """The streaming tables (play sessions, the play-history event log), as named migrations
-(applied in order at start-up by ``treazr.schema``).
+(applied in order at start-up by ``treazr.composition``).
 
 Never edit a migration that has landed: add a new one below it.
 """
