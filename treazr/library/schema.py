@@ -157,3 +157,15 @@ def m006_core_refusals(db: Database) -> None:
     so (``name version``). Playable again when that core build changes or a later start succeeds."""
     db.execute("ALTER TABLE games ADD COLUMN refused_reason TEXT")
     db.execute("ALTER TABLE games ADD COLUMN refused_core TEXT")
+
+
+@migrations()
+def m007_browse_indexes(db: Database) -> None:
+    """The home grid sorts by title without case and by date added; without these every page of a 10,000-game
+    library sorts the whole table. The files ones serve "games with a file present" and the change marker of
+    the home page's cached counts. The shelf set made them first (as ``web_*``) and drops its copies."""
+    db.execute("CREATE INDEX IF NOT EXISTS games_title_nocase ON games (title COLLATE NOCASE, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS games_added ON games (added_at, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS files_present ON files (game_id) WHERE missing = 0")
+    db.execute("CREATE INDEX IF NOT EXISTS files_updated ON files (updated_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS files_missing ON files (game_id) WHERE missing = 1")

@@ -1,5 +1,5 @@
-"""The library's shelf: collections, favourites and the browse indexes, as named migrations (applied in
-order at start-up by treazr.composition).
+"""The library's shelf: collections and favourites, as named migrations (applied in order at start-up by
+treazr.composition).
 
 Never edit a migration that has landed: add a new one below it. The set is still called ``web``: that
 name is recorded in every database that applied it, and renaming it would apply it again.
@@ -8,6 +8,9 @@ name is recorded in every database that applied it, and renaming it would apply 
 (``grants.collection_id``); ``favourites`` is each person's own star on a game. Like the emulation
 tables, nothing references ``games`` with a foreign key that could cascade: a game that leaves the
 library keeps its rows until an admin edits the collection.
+
+m002 and m003 once made the browse indexes on ``games``, ``files`` and ``play_sessions``; the sets that
+own those tables make them now, and m004 drops this set's copies.
 """
 
 from __future__ import annotations
@@ -61,3 +64,12 @@ def m003_present_files_index(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS web_files_present ON files (game_id) WHERE missing = 0")
     db.execute("CREATE INDEX IF NOT EXISTS web_files_updated ON files (updated_at)")
     db.execute("CREATE INDEX IF NOT EXISTS web_files_missing ON files (game_id) WHERE missing = 1")
+
+
+@migrations()
+def m004_indexes_move_to_their_tables(db: Database) -> None:
+    # m002 and m003 indexed tables this set does not own; the library and streaming sets now make those
+    # indexes under their own names (library m007, streaming m002), so these copies go.
+    for name in ("web_games_title_nocase", "web_games_added", "web_play_sessions_user_game", "web_files_present",
+                 "web_files_updated", "web_files_missing"):
+        db.execute(f"DROP INDEX IF EXISTS {name}")

@@ -51,3 +51,10 @@ def m001_play_sessions(db: Database) -> None:
     db.execute("""
         CREATE TRIGGER play_events_append_only_delete BEFORE DELETE ON play_events
         BEGIN SELECT RAISE(ABORT, 'play_events is append-only'); END""")
+
+
+@migrations()
+def m002_play_sessions_by_game(db: Database) -> None:
+    # A person's last start of each game (the library's "recently played" order); the shelf set made it
+    # first (as web_play_sessions_user_game) and drops its copy.
+    db.execute("CREATE INDEX IF NOT EXISTS play_sessions_user_game ON play_sessions (user_id, game_id, started_at)")
