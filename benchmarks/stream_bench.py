@@ -200,7 +200,7 @@ async def _load_step(count: int, seconds: float, core: str, content: str | None,
         session.start()
         viewer = Viewer(user_id=1, user_name="bench", device_id=1, sign_in_session=1, socket=_Discard(),
                         metrics=session.metrics)
-        session.add_viewer(viewer)
+        session.join(viewer)
         sessions.append(session)
     await asyncio.sleep(2.0)  # warm up: process start, first IDRs
     start = [(s.frames_seen, s.late_frames) for s in sessions]

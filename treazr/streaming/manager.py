@@ -1,8 +1,10 @@
-"""The web process's play sessions: start, rejoin, list, end; idle timeout, heartbeats, revocations.
+"""The web process's play sessions: the registry and the life cycle (start, rejoin, end, idle timeout).
 
 One :class:`SessionManager` per app, started and stopped by the app's lifespan. A user has at most
 one session per game: starting a game that already runs for that user rejoins it (a page reload,
-another device). Game 0 is the demo core, which needs no ROM.
+another device). Game 0 is the demo core, which needs no ROM. The rules of the people in a session
+(joining, ports, chat) are the session's own (:mod:`treazr.streaming.sessions`); the manager writes the
+events they return to the play history.
 """
 
 from __future__ import annotations
@@ -10,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -24,7 +24,7 @@ from treazr.auth.grants import can_see_game
 from treazr.auth.sessions import AuthUser
 from treazr.emulation.registry import CoreInfo
 from treazr.emulation.worker import WorkerHandle, WorkerSpec
-from treazr.errors import Conflict, CoreCrashed, InvalidContent, NotFound, RateLimited
+from treazr.errors import Conflict, CoreCrashed, InvalidContent, NotFound
 from treazr.library.refusals import clear_refusal, mark_refused
 from treazr.library.repository import ContentFile, acontent_file
 from treazr.saves.save_ram import record_flush
@@ -35,21 +35,18 @@ from treazr.streaming import history
 from treazr.streaming.away import AwayEndings
 from treazr.streaming.launch import session_spec, video_settings
 from treazr.streaming.metrics import StreamMetrics
-from treazr.streaming.protocol import CLOSE_ENDED, CLOSE_IDLE, CLOSE_MOVED, CLOSE_REVOKED, control
+from treazr.streaming.protocol import control
 from treazr.streaming.rights import recheck_viewers
-from treazr.streaming.sessions import PlaySession, SessionInfo
-from treazr.streaming.together import PLAYER_IDLE_S, SPECTATOR_IDLE_S, PortChange, clean_chat
+from treazr.streaming.sessions import PlayEvent, PlaySession, SessionInfo
 from treazr.streaming.viewers import Viewer
 
-__all__ = ["DEMO_GAME_ID", "HEARTBEAT_TIMEOUT_S", "SessionManager"]
+__all__ = ["DEMO_GAME_ID", "SessionManager"]
 
 log = logging.getLogger("treazr.play")
 
 DEMO_GAME_ID = 0
 DEMO_CORE_ID = "treazr_demo"
-HEARTBEAT_TIMEOUT_S = 30.0  # a viewer that sent nothing (pings included) for this long is gone
 HOUSEKEEPING_S = 1.0
-START_GRACE_S = 15.0  # a game started over HTTP whose player has not connected yet is not "unwatched"
 
 
 class SessionManager:
@@ -100,8 +97,21 @@ class SessionManager:
 
     def visible_to(self, user: AuthUser) -> list[PlaySession]:
         """Sessions a user may see in lists: their own, or everyone's for an admin."""
-        return [s for s in self.sessions.values() if not s.ended.is_set()
-                and s.may_control(user.user_id, user.role)]
+        return [s for s in self.live() if s.may_control(user)]
+
+    def live(self) -> list[PlaySession]:
+        return [s for s in self.sessions.values() if not s.ended.is_set()]
+
+    def no_room_for(self, session: PlaySession, user: AuthUser) -> str:
+        """Why this person may not open another viewer now ("" when they may): fair shares of sockets."""
+        limits = self.services.settings.streaming
+        if sum(s.open_viewers(user.user_id) for s in self.sessions.values()) >= limits.max_viewers_per_user:
+            return (f"You have {limits.max_viewers_per_user} games open already, the most one person may; "
+                    "close one of those tabs or screens first.")
+        watching = session.open_viewers()
+        if user.user_id != session.info.owner_id and watching >= limits.max_viewers_per_session:
+            return f"{watching} people are watching this game already, the most it allows; try again later."
+        return ""
 
     async def check_may_watch(self, user: AuthUser, session: PlaySession) -> None:
         """Anyone who may see the game may watch its sessions (children: granted games only, checked
@@ -111,9 +121,7 @@ class SessionManager:
     async def joinable_by(self, user: AuthUser) -> list[PlaySession]:
         """Running sessions this user may watch and join: any game they may see, anyone's session."""
         out = []
-        for session in list(self.sessions.values()):
-            if session.ended.is_set():
-                continue
+        for session in self.live():
             try:
                 await self.check_may_watch(user, session)
             except NotFound:
@@ -156,7 +164,7 @@ class SessionManager:
     def _check_room(self, user: AuthUser) -> None:
         """Fair shares: the server's game slots, and at most a few of them for any one person."""
         limits = self.services.settings.emulation
-        running = [s for s in self.sessions.values() if not s.ended.is_set()]
+        running = self.live()
         taken = len(running) + len(self._starting)
         mine = sorted((s for s in running if s.info.owner_id == user.user_id), key=lambda s: s.info.started_at)
         my_taken = len(mine) + sum(1 for owner_id, _ in self._starting if owner_id == user.user_id)
@@ -178,8 +186,7 @@ class SessionManager:
         told = []
         now = time.monotonic()
         for session in list(self.sessions.values()):
-            if (session.info.owner_id != user.user_id or session.ended.is_set() or session.viewers
-                    or session.shared() or not (session.ever_watched or now - session.created > START_GRACE_S)):
+            if session.info.owner_id != user.user_id or not session.forgotten(now):
                 continue
             warning = await self.end(session, f"{user.name} started another game")
             told.append(f"{session.info.title} was not being watched, so it was {self._how_ended(warning)}.")
@@ -297,16 +304,12 @@ class SessionManager:
         ended = await end_play(self.services.db, self.services.data, session.worker, user_id=info.owner_id,
                                game_id=info.game_id, save_continue=save_continue)
         if ended.continue_state is not None:
-            await self._log(session, "state_saved", info.owner_id, None, slot=CONTINUE_SLOT, reason=reason)
+            await self.record(session, [PlayEvent("state_saved", info.owner_id, None,
+                                                  {"slot": CONTINUE_SLOT, "reason": reason})])
         warning = ended.warning
         session.broadcast(control("ended", reason=reason, warning=warning))
         await session.stop(reason)
-        viewers = list(session.viewers.values())
-        session.viewers.clear()  # before any await: their handlers' leave() must not log them again
-        for viewer in viewers:
-            viewer.close(CLOSE_ENDED, reason)
-        for viewer in viewers:
-            await self._log_left(session, viewer)
+        await self.record(session, session.close_viewers(reason))  # their handlers' leave() then logs nothing
         session.metrics.remove()
         await self._mark_ended(session.info.id, session.info.game_id, session.end_reason or reason)
         log.info("session %s ended: %s", session.info.id, reason)
@@ -332,67 +335,20 @@ class SessionManager:
 
     # -- viewers ------------------------------------------------------------------------------
     async def join(self, session: PlaySession, viewer: Viewer) -> None:
-        """Add a viewer; the same person's viewers on *other* devices hand the game over to this one."""
-        moved = [v for v in session.viewers.values()
-                 if v.user_id == viewer.user_id and v.device_id != viewer.device_id]
-        session.names[viewer.user_id] = viewer.user_name
-        session.ports.arrived(viewer.user_id)
-        viewer.ports = session.ports.of(viewer.user_id)
-        session.add_viewer(viewer)
-        await self._log(session, "joined", viewer.user_id, viewer.device_id, viewer=viewer.id, ports=viewer.ports)
-        for old in moved:
-            old.push_control(control("moved", message="This game moved to your other device.",
-                                     device=viewer.device_id))
-            old.close(CLOSE_MOVED, "the game moved to another device")
-            await self.leave(session, old)
-            await self._log(session, "handed_off", viewer.user_id, viewer.device_id, from_device=old.device_id,
-                            to_device=viewer.device_id, ports=viewer.ports)
+        await self.record(session, session.join(viewer))
 
     async def leave(self, session: PlaySession, viewer: Viewer) -> None:
-        if viewer.id in session.viewers:
-            session.remove_viewer(viewer)
-            if not any(v.user_id == viewer.user_id for v in session.viewers.values()):
-                session.ports.left(viewer.user_id, time.monotonic())  # the grace period starts
-            await self._log_left(session, viewer)
+        await self.record(session, session.leave(viewer))
 
-    async def _log(self, session: PlaySession, kind: str, user_id: int | None, device_id: int | None,
-                   **detail: Any) -> None:
-        """One history row; a database that cannot be written (a full disk) costs the row, never the game."""
-        try:
-            await history.log_event(self.services.db, session.info.id, kind, user_id=user_id,
-                                    game_id=session.info.game_id, device_id=device_id, **detail)
-        except (sqlite3.Error, OSError) as error:
-            log.error("session %s: could not record %s: %s", session.info.id, kind, why(error))
-
-    # -- playing together ---------------------------------------------------------------------
-    async def change_ports(self, session: PlaySession, user: AuthUser | None, changes: list[PortChange],
-                           reason: str) -> None:
-        """Apply port changes (already made in the session's table) and log each one."""
-        session.apply_port_changes(changes)
-        for change in changes:
-            await self._log(session, "port_changed", user.user_id if user else None, user.device_id if user else None,
-                            port=change.port, before=change.before, after=change.after, reason=reason)
-
-    async def chat(self, session: PlaySession, user: AuthUser, text: object) -> None:
-        """Deliver a chat message to every viewer and keep it in the session's history."""
-        message = clean_chat(text)  # InvalidInput: empty or too long
-        wait = session.chat.allow(user.user_id)
-        if wait:
-            raise RateLimited(f"slow down: you can send another message in {math.ceil(wait)} s",
-                              retry_after=math.ceil(wait))
-        entry = {"user_id": user.user_id, "name": user.name, "text": message, "at": time.time()}
-        session.chat.history.append(entry)
-        session.metrics.chat.inc()
-        session.broadcast(control("chat", **entry))
-        await self._log(session, "chat", user.user_id, user.device_id, text=message)
-
-    async def _log_left(self, session: PlaySession, viewer: Viewer) -> None:
-        counters = viewer.counters
-        await self._log(session, "left", viewer.user_id, viewer.device_id, viewer=viewer.id,
-                        frames=counters.frames_sent, dropped=counters.frames_dropped, malformed=counters.malformed)
-
-    async def log_state_event(self, session: PlaySession, user: AuthUser, kind: str, slot: int) -> None:
-        await self._log(session, kind, user.user_id, user.device_id, slot=slot)
+    async def record(self, session: PlaySession, events: list[PlayEvent]) -> None:
+        """Write a session's events to the play history; a database that cannot be written (a full disk)
+        costs the rows, never the game."""
+        for event in events:
+            try:
+                await history.log_event(self.services.db, session.info.id, event.kind, user_id=event.user_id,
+                                        game_id=session.info.game_id, device_id=event.device_id, **event.detail)
+            except (sqlite3.Error, OSError) as error:
+                log.error("session %s: could not record %s: %s", session.info.id, event.kind, why(error))
 
     # -- housekeeping -------------------------------------------------------------------------
     async def _housekeep(self) -> None:
@@ -411,36 +367,14 @@ class SessionManager:
             if session.ended.is_set():
                 await self.end(session, session.end_reason or "the game stopped", save_continue=False)
                 continue
-            if session.no_viewer_since is not None and now - session.no_viewer_since >= idle_s:
+            if session.unwatched_for(now) >= idle_s:
                 warning = await self.end(session, "nobody was watching")
                 self.away.record(session.info.owner_id, session.info,
                                  f"nobody watched it for {idle_s / 60:g} minutes", warning)
                 continue
-            if not session.viewers and now - session.created > START_GRACE_S:
-                session.sleep()  # started but never opened: leaving at once already put the others to sleep
-            for viewer in list(session.viewers.values()):
-                if viewer.closed:  # closed by the server (too far behind): gone from the session too
-                    await self.leave(session, viewer)
-                elif now - viewer.last_heard > HEARTBEAT_TIMEOUT_S:
-                    viewer.close(1001, "no heartbeat")
-                    await self.leave(session, viewer)
-                elif not viewer.ports and now - viewer.last_active > SPECTATOR_IDLE_S:
-                    viewer.push_control(control("error", code="idle", message="You were away for a long time; "
-                                                "reload the page to watch again."))
-                    viewer.close(CLOSE_IDLE, "idle")
-                    await self.leave(session, viewer)
-            await self._expire_ports(session, now)
+            session.sleep_if_never_opened(now)
+            await self.record(session, session.sweep_viewers(now))
         await recheck_viewers(self)  # last: a slow read here never holds up the idle checks above
-
-    async def _expire_ports(self, session: PlaySession, now: float) -> None:
-        holding = {h for h in session.ports.holders if h is not None}
-        idle = {user for user in holding if now - session.last_input.get(user, now) > PLAYER_IDLE_S}
-        away = set(session.ports.away_since)
-        changes = session.ports.expire(now, idle)
-        if changes:
-            freed = {c.before for c in changes}
-            reason = "away" if freed <= away else "idle"
-            await self.change_ports(session, None, changes, reason)
 
     def _revoked_threadsafe(self, sign_in_sessions: set[int]) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -448,8 +382,4 @@ class SessionManager:
 
     def _revoked(self, sign_in_sessions: set[int]) -> None:
         for session in list(self.sessions.values()):
-            for viewer in list(session.viewers.values()):
-                if viewer.sign_in_session in sign_in_sessions:
-                    viewer.push_control(control("error", code="signed_out", message="You were signed out."))
-                    viewer.close(CLOSE_REVOKED, "signed out")
-                    session.remove_viewer(viewer)
+            session.sign_out(sign_in_sessions)

@@ -50,9 +50,9 @@ async def recheck_viewers(manager: SessionManager, user_ids: set[int] | None = N
             await _shut(manager, session, viewer, "not_found", "You may no longer see this game.", CLOSE_NOT_FOUND)
             continue
         if role != viewer.role:
-            before = session.may_control(viewer.user_id, viewer.role)
+            before = session.may_control(viewer)
             viewer.role = role
-            after = session.may_control(viewer.user_id, role)
+            after = session.may_control(viewer)
             message = f"An admin made you {_ROLE_NAMES.get(role, role)}."
             if before != after:
                 message += " You can now run this game." if after else " Only the player who started it runs it now."

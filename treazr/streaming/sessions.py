@@ -3,6 +3,11 @@
 The worker encodes; this side only reads the worker's packets and hands each one to every viewer's
 bounded queue (:mod:`treazr.streaming.viewers`), so a slow viewer never slows the emulator or the
 other viewers. It also applies input, tracks late frames (``degraded``), and answers commands.
+
+A session owns the rules of the people in it: who may run it (:meth:`PlaySession.may_control`), joining
+and leaving (a hand-off between one person's devices), chat, controller ports and the viewers that went
+quiet. Each rule changes the session at once and returns the :class:`PlayEvent` rows it made; the
+manager writes them to the play history, so no rule waits on the database.
 """
 
 from __future__ import annotations
@@ -10,27 +15,60 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from treazr.auth.sessions import AuthUser
 from treazr.emulation.protocol import AudioPacket, Event, RawFrame, VideoPacket
 from treazr.emulation.worker import WorkerHandle
-from treazr.errors import TreazrError
+from treazr.errors import NotFound, RateLimited, TreazrError
+from treazr.streaming.lateness import Lateness
 from treazr.streaming.metrics import SessionMetrics
-from treazr.streaming.protocol import control, pack_audio, pack_input_ack, pack_video
-from treazr.streaming.together import ChatLimiter, PortChange, PortTable
+from treazr.streaming.protocol import (
+    CLOSE_ENDED,
+    CLOSE_IDLE,
+    CLOSE_MOVED,
+    CLOSE_REVOKED,
+    control,
+    pack_audio,
+    pack_input_ack,
+    pack_video,
+)
+from treazr.streaming.together import PLAYER_IDLE_S, SPECTATOR_IDLE_S, ChatLimiter, PortChange, PortTable, clean_chat
 from treazr.streaming.viewers import Viewer
 
-__all__ = ["PlaySession", "SessionInfo"]
+__all__ = ["HEARTBEAT_TIMEOUT_S", "START_GRACE_S", "Person", "PlayEvent", "PlaySession", "SessionInfo"]
 
 log = logging.getLogger("treazr.play")
 
 KEYFRAME_RETRY_S = 0.5  # ask the worker again when an asked-for IDR has not come
 DEGRADED_ON, DEGRADED_OFF = 0.05, 0.01  # share of late frames over one second
-REBASE_AFTER_S = 0.25  # later than this is a stall (pause, load): restart the schedule, count one late frame
+HEARTBEAT_TIMEOUT_S = 30.0  # a viewer that sent nothing (pings included) for this long is gone
+START_GRACE_S = 15.0  # a game started over HTTP whose player has not connected yet is not "unwatched"
+
+
+class Person(Protocol):
+    """Someone the rules ask about: a signed-in user or one of their viewers."""
+
+    @property
+    def user_id(self) -> int: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class PlayEvent:
+    """One row for the play history (:mod:`treazr.streaming.history`), made by a session's rule."""
+
+    kind: str
+    user_id: int | None
+    device_id: int | None
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,34 +87,6 @@ class SessionInfo:
     started_from: str
     notice: str | None = None  # told to the player at start, e.g. why a saved state was not loaded
     started_at: float = field(default_factory=time.time)
-
-
-class _Lateness:
-    """Frames arriving more than one period after their slot on a schedule anchored at the first one."""
-
-    def __init__(self, fps: float) -> None:
-        self.period_us = 1_000_000 / fps
-        self.origin_us: float | None = None
-        self.window: deque[tuple[float, bool]] = deque()
-
-    def rebase(self) -> None:
-        self.origin_us = None
-
-    def observe(self, pts_us: int, now: float) -> bool:
-        arrival_us = now * 1_000_000
-        if self.origin_us is None or arrival_us - pts_us < self.origin_us:
-            self.origin_us = arrival_us - pts_us  # the earliest frame defines the schedule
-        lateness = arrival_us - pts_us - self.origin_us
-        late = lateness > self.period_us
-        if lateness > REBASE_AFTER_S * 1_000_000:
-            self.origin_us = arrival_us - pts_us
-        self.window.append((now, late))
-        while self.window and self.window[0][0] < now - 1.0:
-            self.window.popleft()
-        return late
-
-    def ratio(self) -> float:
-        return sum(1 for _, late in self.window if late) / len(self.window) if self.window else 0.0
 
 
 class PlaySession:
@@ -103,7 +113,7 @@ class PlaySession:
         self.no_viewer_since: float | None = self.created
         self.ever_watched = False
         fps = float(worker.av_info.get("fps") or 60.0)
-        self._lateness = _Lateness(fps)
+        self._lateness = Lateness(fps)
         self._fps_window: deque[float] = deque()
         self._key_asked_at: float | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -258,7 +268,7 @@ class PlaySession:
             self.worker.pause(self.held or self.asleep)
 
     # -- viewers --------------------------------------------------------------------------------
-    def add_viewer(self, viewer: Viewer) -> None:
+    def _add_viewer(self, viewer: Viewer) -> None:
         self.viewers[viewer.id] = viewer
         self.no_viewer_since = None
         self.ever_watched = True
@@ -270,7 +280,7 @@ class PlaySession:
             self._apply_pause()
         self.broadcast(self.state_message())
 
-    def remove_viewer(self, viewer: Viewer) -> None:
+    def _remove_viewer(self, viewer: Viewer) -> None:
         if self.viewers.pop(viewer.id, None) is None:
             return
         viewer.close()
@@ -289,11 +299,132 @@ class PlaySession:
         latest = max(self.frame_no, self.worker.frame_no)
         viewer.pending_ack = (seq, latest, time.monotonic())
 
-    # -- ports ---------------------------------------------------------------------------------
-    def apply_port_changes(self, changes: list[PortChange]) -> None:
+    # -- people -------------------------------------------------------------------------------
+    def join(self, viewer: Viewer) -> list[PlayEvent]:
+        """Add a viewer; the same person's viewers on *other* devices hand the game over to this one."""
+        moved = [v for v in self.viewers.values() if v.user_id == viewer.user_id and v.device_id != viewer.device_id]
+        self.names[viewer.user_id] = viewer.user_name
+        self.ports.arrived(viewer.user_id)
+        viewer.ports = self.ports.of(viewer.user_id)
+        self._add_viewer(viewer)
+        events = [PlayEvent("joined", viewer.user_id, viewer.device_id, {"viewer": viewer.id, "ports": viewer.ports})]
+        for old in moved:
+            old.push_control(control("moved", message="This game moved to your other device.",
+                                     device=viewer.device_id))
+            old.close(CLOSE_MOVED, "the game moved to another device")
+            events += self.leave(old)
+            events.append(PlayEvent("handed_off", viewer.user_id, viewer.device_id, {
+                "from_device": old.device_id, "to_device": viewer.device_id, "ports": viewer.ports}))
+        return events
+
+    def leave(self, viewer: Viewer) -> list[PlayEvent]:
+        """A viewer goes; the last of a person's viewers starts the grace period of their ports."""
+        if viewer.id not in self.viewers:
+            return []
+        self._remove_viewer(viewer)
+        if not any(v.user_id == viewer.user_id for v in self.viewers.values()):
+            self.ports.left(viewer.user_id, time.monotonic())
+        return [self._left(viewer)]
+
+    def close_viewers(self, reason: str) -> list[PlayEvent]:
+        """The session ended: every viewer is closed with ``reason``."""
+        viewers = list(self.viewers.values())
+        self.viewers.clear()
+        for viewer in viewers:
+            viewer.close(CLOSE_ENDED, reason)
+        return [self._left(viewer) for viewer in viewers]
+
+    def sign_out(self, sign_in_sessions: set[int]) -> None:
+        """Close at once the viewers of sign-in sessions that ended."""
+        for viewer in list(self.viewers.values()):
+            if viewer.sign_in_session in sign_in_sessions:
+                viewer.push_control(control("error", code="signed_out", message="You were signed out."))
+                viewer.close(CLOSE_REVOKED, "signed out")
+                self._remove_viewer(viewer)
+
+    def sweep_viewers(self, now: float) -> list[PlayEvent]:
+        """Viewers the server closed (too far behind), silent past the heartbeat, or only watching for
+        a very long time leave; then the ports of the away and the idle are freed."""
+        events = []
+        for viewer in list(self.viewers.values()):
+            if viewer.closed:
+                pass
+            elif now - viewer.last_heard > HEARTBEAT_TIMEOUT_S:
+                viewer.close(1001, "no heartbeat")
+            elif not viewer.ports and now - viewer.last_active > SPECTATOR_IDLE_S:
+                viewer.push_control(control("error", code="idle", message="You were away for a long time; "
+                                            "reload the page to watch again."))
+                viewer.close(CLOSE_IDLE, "idle")
+            else:
+                continue
+            events += self.leave(viewer)
+        return events + self._expire_ports(now)
+
+    def _left(self, viewer: Viewer) -> PlayEvent:
+        counters = viewer.counters
+        return PlayEvent("left", viewer.user_id, viewer.device_id, {
+            "viewer": viewer.id, "frames": counters.frames_sent, "dropped": counters.frames_dropped,
+            "malformed": counters.malformed})
+
+    def open_viewers(self, user_id: int | None = None) -> int:
+        """Viewers not yet closed (of one person, when given)."""
+        return sum(1 for v in self.viewers.values() if not v.closed and user_id in (None, v.user_id))
+
+    def unwatched_for(self, now: float) -> float:
+        """Seconds since the last viewer left (0 while someone watches)."""
+        return 0.0 if self.no_viewer_since is None else now - self.no_viewer_since
+
+    def forgotten(self, now: float) -> bool:
+        """Nobody watches it, nobody else plays it, and its page is not still opening."""
+        return (not self.viewers and not self.shared() and not self.ended.is_set()
+                and (self.ever_watched or now - self.created > START_GRACE_S))
+
+    def sleep_if_never_opened(self, now: float) -> None:
+        """A game started over HTTP whose page never connected sleeps after the start grace (leaving
+        puts a watched one to sleep at once)."""
+        if not self.viewers and now - self.created > START_GRACE_S:
+            self.sleep()
+
+    # -- chat -----------------------------------------------------------------------------------
+    def chat_message(self, user: AuthUser, text: object) -> PlayEvent:
+        """Deliver a chat message to every viewer and keep it for newcomers."""
+        message = clean_chat(text)  # InvalidInput: empty or too long
+        wait = self.chat.allow(user.user_id)
+        if wait:
+            raise RateLimited(f"slow down: you can send another message in {math.ceil(wait)} s",
+                              retry_after=math.ceil(wait))
+        entry = {"user_id": user.user_id, "name": user.name, "text": message, "at": time.time()}
+        self.chat.history.append(entry)
+        self.metrics.chat.inc()
+        self.broadcast(control("chat", **entry))
+        return PlayEvent("chat", user.user_id, user.device_id, {"text": message})
+
+    # -- ports ----------------------------------------------------------------------------------
+    def free_port(self, user: AuthUser, port: int) -> list[PlayEvent]:
+        """Give up a port of one's own (whoever runs the game: any port)."""
+        return self._change_ports(user, self.ports.release(port, user.user_id, self.may_control(user)), "freed")
+
+    def assign_port(self, user: AuthUser, port: int, target: int | None) -> list[PlayEvent]:
+        if target is not None and target not in self.names:
+            raise NotFound("that person has not joined this game")
+        return self._change_ports(user, self.ports.assign(port, target), "assigned")
+
+    def swap_ports(self, user: AuthUser, first: int, second: int) -> list[PlayEvent]:
+        return self._change_ports(user, self.ports.swap(first, second), "swapped")
+
+    def _expire_ports(self, now: float) -> list[PlayEvent]:
+        holding = {h for h in self.ports.holders if h is not None}
+        idle = {user for user in holding if now - self.last_input.get(user, now) > PLAYER_IDLE_S}
+        away = set(self.ports.away_since)
+        changes = self.ports.expire(now, idle)
+        if not changes:
+            return []
+        return self._change_ports(None, changes, "away" if {c.before for c in changes} <= away else "idle")
+
+    def _change_ports(self, by: AuthUser | None, changes: list[PortChange], reason: str) -> list[PlayEvent]:
         """Tell every viewer what they now hold; a port that changed hands starts with no button held."""
         if not changes:
-            return
+            return []
         for change in changes:
             self.worker.set_input(change.port, 0)
             if change.after is not None:
@@ -304,6 +435,9 @@ class PlaySession:
                 viewer.ports = held
                 viewer.push_control(control("ports", ports=held))
         self.broadcast(self.state_message())
+        return [PlayEvent("port_changed", by.user_id if by else None, by.device_id if by else None,
+                          {"port": c.port, "before": c.before, "after": c.after, "reason": reason})
+                for c in changes]
 
     def holders(self) -> list[dict[str, Any]]:
         present = {v.user_id for v in self.viewers.values()}
@@ -331,9 +465,9 @@ class PlaySession:
         """Someone besides the owner holds a controller port (even one away for a moment)."""
         return any(holder not in (None, self.info.owner_id) for holder in self.ports.holders)
 
-    def may_control(self, user_id: int, role: str) -> bool:
+    def may_control(self, person: Person) -> bool:
         """The one rule for running a session (pause, end, save, ports): its owner, or an admin."""
-        return role == "admin" or user_id == self.info.owner_id
+        return person.role == "admin" or person.user_id == self.info.owner_id
 
     def describe(self) -> dict[str, Any]:
         info = self.info

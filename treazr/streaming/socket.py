@@ -16,7 +16,7 @@ from typing import Any
 from litestar import WebSocket
 
 from treazr.auth.sessions import AuthUser
-from treazr.errors import NotFound, TreazrError
+from treazr.errors import TreazrError
 from treazr.saves.states import load_state, save_state
 from treazr.streaming.manager import SessionManager
 from treazr.streaming.protocol import (
@@ -31,7 +31,7 @@ from treazr.streaming.protocol import (
     parse_hello,
     parse_input,
 )
-from treazr.streaming.sessions import PlaySession
+from treazr.streaming.sessions import PlayEvent, PlaySession
 from treazr.streaming.viewers import Viewer
 
 __all__ = ["HELLO_TIMEOUT_S", "serve_viewer"]
@@ -86,7 +86,7 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
     hello = await _hello(socket)
     if hello is None:
         return
-    full = _no_room(manager, session, user)
+    full = manager.no_room_for(session, user)
     if full:
         with contextlib.suppress(Exception):
             await socket.send_text(control("error", code="full", message=full, reload=True))
@@ -101,7 +101,7 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
         # video_config that every viewer receives before its IDR.
         log.info("session %s: %s cannot decode 4:4:4; switched to 4:2:0", session.info.id, user.name)
     viewer.push_control(control("welcome", protocol=PROTOCOL_VERSION, viewer=viewer.id, ports=viewer.ports,
-                                control=session.may_control(user.user_id, user.role),
+                                control=session.may_control(user),
                                 user_id=user.user_id, session=session.describe(),
                                 video=None if switched else session.video_config,
                                 audio=AUDIO, chat=list(session.chat.history)))
@@ -110,19 +110,6 @@ async def serve_viewer(manager: SessionManager, session: PlaySession, socket: We
         await _receive_loop(manager, session, socket, viewer, user)
     finally:
         await manager.leave(session, viewer)
-
-
-def _no_room(manager: SessionManager, session: PlaySession, user: AuthUser) -> str:
-    """Why this person may not open another viewer now ("" when they may): fair shares of sockets."""
-    limits = manager.services.settings.streaming
-    open_ = [v for s in manager.sessions.values() for v in s.viewers.values() if not v.closed]
-    if sum(1 for v in open_ if v.user_id == user.user_id) >= limits.max_viewers_per_user:
-        return (f"You have {limits.max_viewers_per_user} games open already, the most one person may; "
-                "close one of those tabs or screens first.")
-    watching = sum(1 for v in session.viewers.values() if not v.closed)
-    if user.user_id != session.info.owner_id and watching >= limits.max_viewers_per_session:
-        return f"{watching} people are watching this game already, the most it allows; try again later."
-    return ""
 
 
 async def _receive_loop(manager: SessionManager, session: PlaySession, socket: WebSocket[Any, Any, Any],
@@ -174,7 +161,7 @@ async def _command(manager: SessionManager, session: PlaySession, viewer: Viewer
         except TreazrError as error:
             viewer.push_control(control("error", code=type(error).__name__, message=str(error), command=kind))
         return
-    if not session.may_control(user.user_id, user.role):
+    if not session.may_control(user):
         viewer.push_control(control("error", code="forbidden",
                                     message="Only the player who started the game can do that."))
         return
@@ -188,11 +175,9 @@ async def _anyone_command(manager: SessionManager, session: PlaySession, user: A
                           message: dict[str, Any]) -> None:
     """Commands every viewer may give: chat, and giving up a port of one's own (the owner: any port)."""
     if kind == "chat":
-        await manager.chat(session, user, message["text"])
+        await manager.record(session, [session.chat_message(user, message["text"])])
     else:
-        may_control = session.may_control(user.user_id, user.role)
-        changes = session.ports.release(message["port"], user.user_id, may_control)
-        await manager.change_ports(session, user, changes, "freed")
+        await manager.record(session, session.free_port(user, message["port"]))
 
 
 async def _owner_command(manager: SessionManager, session: PlaySession, viewer: Viewer, user: AuthUser,
@@ -206,20 +191,17 @@ async def _owner_command(manager: SessionManager, session: PlaySession, viewer: 
     elif kind == "save_state":
         state = await save_state(manager.services.db, manager.services.data, worker, info.owner_id, info.game_id,
                                  message["slot"])
-        await manager.log_state_event(session, user, "state_saved", state.slot)
+        await manager.record(session, [PlayEvent("state_saved", user.user_id, user.device_id, {"slot": state.slot})])
         session.broadcast(control("saved", slot=state.slot, label=state.label, created_at=state.created_at))
     elif kind == "load_state":
         state = await load_state(manager.services.db, worker, info.owner_id, info.game_id, message["slot"])
-        await manager.log_state_event(session, user, "state_loaded", state.slot)
+        await manager.record(session, [PlayEvent("state_loaded", user.user_id, user.device_id, {"slot": state.slot})])
         session.request_keyframe()
         session.broadcast(control("loaded", slot=state.slot, label=state.label))
     elif kind == "end":
         manager.end_soon(session, f"ended by {user.name}")
     elif kind == "assign_port":
-        target = message.get("user_id")
-        if target is not None and target not in session.names:
-            raise NotFound("that person has not joined this game")
-        await manager.change_ports(session, user, session.ports.assign(message["port"], target), "assigned")
+        await manager.record(session, session.assign_port(user, message["port"], message.get("user_id")))
     elif kind == "swap_ports":
         first, second = message["ports"]
-        await manager.change_ports(session, user, session.ports.swap(first, second), "swapped")
+        await manager.record(session, session.swap_ports(user, first, second))

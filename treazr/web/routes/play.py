@@ -34,7 +34,7 @@ def play_manager(app: Any) -> SessionManager:
 
 
 def may_control(user: AuthUser, session: PlaySession) -> bool:
-    return session.may_control(user.user_id, user.role)
+    return session.may_control(user)
 
 
 async def _visible_session(request: Request[Any, Any, State] | WebSocket[Any, Any, Any], token: str) -> PlaySession:
