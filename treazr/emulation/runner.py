@@ -44,13 +44,13 @@ __all__ = ["run_worker"]
 log = logging.getLogger("treazr.worker")
 
 FAST_FORWARD_SPEED = 4.0  # emulated frames per real frame while fast-forwarding
-TICK_S = 0.5  # headless sessions report progress this often, so the parent's hang check sees it
+TICK_S = 0.5  # headless runs report progress this often, so the parent's hang check sees it
 SAVERAM_CHECK_S = 1.0  # how often save RAM is compared with what was last flushed
 ENCODER_STATS_S = 1.0  # how often encode times go up as an ``encoder_stats`` event (for /metrics)
-_WARM_UP = 4  # frames a core may need before it takes a state (see _Session._unserialize)
+_WARM_UP = 4  # frames a core may need before it takes a state (see _WorkerLoop._unserialize)
 
 
-class _Session:
+class _WorkerLoop:
     def __init__(self, conn: FrameSocket, spec: WorkerSpec) -> None:
         self.conn = conn
         self.spec = spec
@@ -396,25 +396,25 @@ def run_worker(fd: int) -> int:
             return 2
         start = decode_frame(*first)
         assert isinstance(start, dict)
-        session = _Session(conn, WorkerSpec.from_dict(start["spec"]))
-        os.nice(session.spec.nice)
+        worker = _WorkerLoop(conn, WorkerSpec.from_dict(start["spec"]))
+        os.nice(worker.spec.nice)
         try:
-            info = session.load()
+            info = worker.load()
         except Exception as error:
             return _fail(conn, error)
-        session.send_event("ready", **info)
-        signal.signal(signal.SIGTERM, lambda *_: session.commands.put({"op": "stop"}))
-        threading.Thread(target=session.read_commands, name="treazr-worker-reader", daemon=True).start()
+        worker.send_event("ready", **info)
+        signal.signal(signal.SIGTERM, lambda *_: worker.commands.put({"op": "stop"}))
+        threading.Thread(target=worker.read_commands, name="treazr-worker-reader", daemon=True).start()
         try:
-            session.loop()
+            worker.loop()
         except Exception as error:
-            session.running = False
+            worker.running = False
             return _fail(conn, error)
         finally:
             try:
-                session.finish()
+                worker.finish()
             except Exception:
-                log.exception("could not finish the session cleanly")
+                log.exception("could not finish the game cleanly")
         return 0
     finally:
         conn.close()
