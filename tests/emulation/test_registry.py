@@ -59,6 +59,19 @@ def test_a_platform_no_installed_core_plays_names_the_cores_to_install(services:
         registry.require_core("md")
 
 
+def test_content_outside_the_library_gets_the_core_of_its_extensions_platform(services: Services) -> None:
+    registry = services.cores
+    assert {"nes", "sfc", "gba", "gen", "bin"} <= registry.content_extensions
+    for extension, core_id in {"nes": "nestopia", "sfc": "bsnes_mercury_performance", "gba": "mgba",
+                               "dmg": "gambatte"}.items():
+        assert registry.core_for_content(extension).id == core_id
+    with pytest.raises(NotFound, match=r"no core known for \.xyz files: pass --core"):
+        registry.core_for_content("xyz")
+    registry = without_wheel_cores(services)
+    with pytest.raises(CoreError, match="no installed core plays Mega Drive"):
+        registry.core_for_content("gen")
+
+
 def test_every_manifest_is_complete() -> None:
     manifests = load_manifests()
     assert set(manifests) >= {"nes", "snes", "gb", "gbc", "gba", "pce", "md", "sms", "gg", "a2600", "n64", "demo"}

@@ -21,27 +21,16 @@ __all__ = ["COMMANDS"]
 
 
 def _choose_core(cli: CliContext, rom: Path | None, core: str | None, core_dirs: list[str]) -> Path:
-    from treazr.emulation.headless import find_core, guess_core_name
+    from treazr.emulation.headless import content_extension, find_core
 
     if core:
         return find_core(core, core_dirs)
     if rom is None:
         return find_core("demo", core_dirs)
-    chosen = _core_from_registry(cli, rom)
-    return chosen or find_core(guess_core_name(rom), core_dirs)
-
-
-def _core_from_registry(cli: CliContext, rom: Path) -> Path | None:
-    """The registry's choice (the platform manifests' preferred installed core), when it knows the file."""
-    from treazr.emulation.headless import content_extension
-
-    extension = content_extension(rom)
+    # the registry's choice: the platform its manifests give the extension, that platform's preferred core
     with cli.services() as services:
         registry = services.cores
-        for slug, manifest in registry.manifests.items():
-            if extension in manifest.extensions and (core := registry.core_for(slug)) is not None:
-                return Path(core.path)
-    return None
+        return Path(registry.core_for_content(content_extension(rom, registry.content_extensions)).path)
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,21 +20,13 @@ from treazr.atomic import atomic_write
 from treazr.emulation.core import CoreHost
 from treazr.emulation.images import png_from_bgrx
 from treazr.emulation.pacing import Pacer
-from treazr.emulation.registry import system_core_dirs
+from treazr.emulation.registry import core_dirs
 from treazr.emulation.replay import InputLog, InputRecorder, play
 from treazr.errors import InvalidContent, NotFound
-from treazr.paths import native_dir
 
-__all__ = ["HeadlessRun", "content_extension", "find_core", "frame_hash", "guess_core_name", "run_headless"]
+__all__ = ["HeadlessRun", "content_extension", "find_core", "frame_hash", "run_headless"]
 
 DEMO_CORE = "treazr_demo"
-
-# Used when no core registry answers: the cores we test with, by content extension.
-_CORE_BY_EXTENSION = {"nes": "nestopia", "fds": "nestopia", "unf": "nestopia", "gb": "gambatte", "gbc": "gambatte",
-                      "dmg": "gambatte", "gba": "mgba", "sfc": "bsnes_mercury_performance",
-                      "smc": "bsnes_mercury_performance", "pce": "mednafen_pce_fast", "md": "genesis_plus_gx",
-                      "gen": "genesis_plus_gx", "smd": "genesis_plus_gx", "sms": "genesis_plus_gx",
-                      "gg": "genesis_plus_gx"}
 
 
 @dataclass
@@ -55,46 +47,37 @@ class HeadlessRun:
     temp_dir: Path | None = None
 
 
-def core_search_dirs(extra: list[str] | tuple[str, ...] = ()) -> list[Path]:
-    return [native_dir(), *(Path(d).expanduser() for d in extra), *system_core_dirs()]
-
-
 def find_core(name: str, extra_dirs: list[str] | tuple[str, ...] = ()) -> Path:
-    """A core given as a path, or by name (``mgba``, ``mgba_libretro``, ``demo``) in the core folders."""
+    """A core given as a path, or by name (``mgba``, ``mgba_libretro``, ``demo``) in the core folders
+    (:func:`~treazr.emulation.registry.core_dirs`, ``extra_dirs`` first)."""
     as_path = Path(name).expanduser()
     if as_path.suffix == ".so" or "/" in name:
         if as_path.is_file():
             return as_path
         raise NotFound(f"no libretro core at {as_path}")
     stem = DEMO_CORE if name in ("demo", DEMO_CORE) else name.removesuffix("_libretro")
-    for folder in core_search_dirs(extra_dirs):
+    folders = core_dirs(extra_dirs)
+    for folder in folders:
         candidate = folder / f"{stem}_libretro.so"
         if candidate.is_file():
             return candidate
-    raise NotFound(f"no libretro core named {name!r} (looked in {', '.join(map(str, core_search_dirs(extra_dirs)))})")
+    raise NotFound(f"no libretro core named {name!r} (looked in {', '.join(map(str, folders))})")
 
 
-def content_extension(rom: Path) -> str:
-    """The extension that says what ``rom`` is: its own, or for a zip the largest known file inside."""
+def content_extension(rom: Path, known: Collection[str]) -> str:
+    """The extension that says what ``rom`` is: its own, or for a zip the largest file inside whose
+    extension is ``known`` (the registry's :attr:`~treazr.emulation.registry.CoreRegistry.content_extensions`)."""
     if not rom.is_file():
         raise InvalidContent(f"no such content file: {rom}")
     try:
         with zipfile.ZipFile(rom) as archive:
             for member in sorted(archive.infolist(), key=lambda m: -m.file_size):
                 ext = Path(member.filename).suffix.lower().lstrip(".")
-                if ext in _CORE_BY_EXTENSION:
+                if ext in known:
                     return ext
     except (zipfile.BadZipFile, OSError):
         pass  # not a zip (or a broken one, which loading reports clearly)
     return rom.suffix.lower().lstrip(".")
-
-
-def guess_core_name(rom: Path) -> str:
-    """The fallback core for ``rom`` by extension (``nes`` -> nestopia ...)."""
-    ext = content_extension(rom)
-    if ext not in _CORE_BY_EXTENSION:
-        raise NotFound(f"no core known for .{ext} files: pass --core")
-    return _CORE_BY_EXTENSION[ext]
 
 
 def frame_hash(frame: np.ndarray) -> str:

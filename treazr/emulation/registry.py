@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from treazr.services import Services
 
 __all__ = ["DEBIAN_CORE_DIR", "BiosFile", "BiosStatus", "CoreInfo", "CoreRegistry", "PlatformManifest",
-           "PlatformStatus", "core_options", "default_core_dirs", "doctor_check", "load_manifests",
+           "PlatformStatus", "core_dirs", "core_options", "default_core_dirs", "doctor_check", "load_manifests",
            "system_core_dirs", "wheel_core_dir"]
 
 log = logging.getLogger("treazr.cores")
@@ -159,7 +160,13 @@ def system_core_dirs() -> list[Path]:
 
 def default_core_dirs(settings: Settings) -> list[Path]:
     """Where cores are looked for, in order of precedence."""
-    dirs = [Path(d).expanduser() for d in settings.emulation.core_dirs]
+    return core_dirs(settings.emulation.core_dirs)
+
+
+def core_dirs(extra: Iterable[str] = ()) -> list[Path]:
+    """Where cores are looked for, in order of precedence: ``extra`` folders (the settings' ``core_dirs``,
+    ``treazr run``'s), then ours, then the system's."""
+    dirs = [Path(d).expanduser() for d in extra]
     dirs += [native_dir(), *system_core_dirs()]
     unique: list[Path] = []
     for folder in dirs:
@@ -293,6 +300,22 @@ class CoreRegistry:
     def core_for(self, platform: str) -> CoreInfo | None:
         found = self.candidates(platform)
         return found[0] if found else None
+
+    @property
+    def content_extensions(self) -> frozenset[str]:
+        """Every file extension (without the dot) a manifest names as its platform's content."""
+        return frozenset(e for manifest in self.manifests.values() for e in manifest.extensions)
+
+    def core_for_content(self, extension: str) -> CoreInfo:
+        """The core for a content file that is not in the library, by its extension: the first platform
+        (in manifest order) whose manifest lists it and that has an installed core; else a clear error."""
+        platforms = [slug for slug, manifest in self.manifests.items() if extension in manifest.extensions]
+        if not platforms:
+            raise NotFound(f"no core known for .{extension} files: pass --core")
+        for platform in platforms:
+            if (core := self.core_for(platform)) is not None:
+                return core
+        return self.require_core(platforms[0])  # raises, naming the cores to install
 
     def require_core(self, platform: str, core_id: str | None = None) -> CoreInfo:
         """The core to play ``platform`` with (``core_id`` if given), or a clear CoreError."""
