@@ -13,9 +13,8 @@ messages (``treazr.cli``).
     ├── InvalidInput             a request or file is malformed (400)
     │   └── InvalidContent       a ROM, archive, save or state is unusable (422)
     │       └── HostileArchive   an archive that tries to escape, bomb or link (422)
-    ├── CoreError                a libretro core failed to load or run (500 to the player, clearly)
-    │   └── CoreCrashed          the worker process died or stopped producing frames
-    └── NotBuiltYet              a command or route that exists but is not implemented (exit 2)
+    └── CoreError                a libretro core failed to load or run (500 to the player, clearly)
+        └── CoreCrashed          the worker process died or stopped producing frames
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ __all__ = [
     "HostileArchive",
     "InvalidContent",
     "InvalidInput",
-    "NotBuiltYet",
     "NotFound",
     "PermissionDenied",
     "RateLimited",
@@ -126,8 +124,3 @@ class CoreError(TreazrError):
 
 class CoreCrashed(CoreError):
     pass
-
-
-class NotBuiltYet(TreazrError):
-    http_status = 501
-    exit_code = 2

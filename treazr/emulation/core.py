@@ -117,10 +117,6 @@ class CoreHost:
         """Override a core option (per game or per core); the core sees it at its next GET_VARIABLE."""
         self._check(self._lib.tzf_set_option(key.encode(), str(value).encode()), f"cannot set option {key}")
 
-    def option_value(self, key: str) -> str | None:
-        raw = self._lib.tzf_option_value(key.encode())
-        return None if raw is None else _text(raw)
-
     @property
     def options(self) -> list[CoreOption]:
         """The options the core declared (SET_VARIABLES or core options v1/v2), with their defaults."""
@@ -132,11 +128,6 @@ class CoreHost:
             found.append(CoreOption(_text(key.value), _text(desc.value), _text(default.value),
                                     tuple(v for v in _text(values.value).split("|") if v)))
         return found
-
-    @property
-    def options_api(self) -> str:
-        """How the core declared its options: variables, options_v1[_intl], options_v2[_intl] or none."""
-        return _text(self._lib.tzf_options_source())
 
     # -- content ---------------------------------------------------------------------------------------
 
@@ -192,10 +183,6 @@ class CoreHost:
             self.drain_logs()
         if flags & lr.RUN_SHUTDOWN:
             raise CoreError(f"{self.system_info.name} asked to shut down")
-
-    @property
-    def frame_count(self) -> int:
-        return self._lib_counters()[0]
 
     @property
     def counters(self) -> dict[str, int]:

@@ -10,7 +10,6 @@ a :class:`~treazr.errors.CoreError`.
 from __future__ import annotations
 
 import ctypes
-import enum
 from ctypes import POINTER, Structure, c_bool, c_char_p, c_double, c_float, c_int, c_size_t, c_uint, c_void_p
 from functools import cache
 from pathlib import Path
@@ -20,14 +19,9 @@ from treazr.paths import native_dir
 
 __all__ = [
     "FRONTEND_LIBRARY",
-    "JOYPAD",
-    "MEMORY_RTC",
     "MEMORY_SAVE_RAM",
-    "MEMORY_SYSTEM_RAM",
     "RUN_LOGS",
     "RUN_SHUTDOWN",
-    "LogLevel",
-    "PixelFormat",
     "RetroGameGeometry",
     "RetroSystemAvInfo",
     "RetroSystemInfo",
@@ -38,30 +32,10 @@ __all__ = [
 
 FRONTEND_LIBRARY = "libtreazr_frontend.so"
 
-JOYPAD = 1
 # flags returned by tzf_run_frames
 RUN_SHUTDOWN = 1
 RUN_LOGS = 2
-MEMORY_SAVE_RAM = 0
-MEMORY_RTC = 1
-MEMORY_SYSTEM_RAM = 2
-
-# Joypad button bits (RETRO_DEVICE_ID_JOYPAD_*), as used in our button masks.
-JOYPAD_BUTTONS = ("B", "Y", "SELECT", "START", "UP", "DOWN", "LEFT", "RIGHT", "A", "X", "L", "R", "L2", "R2",
-                  "L3", "R3")
-
-
-class PixelFormat(enum.IntEnum):
-    RGB1555 = 0
-    XRGB8888 = 1
-    RGB565 = 2
-
-
-class LogLevel(enum.IntEnum):
-    DEBUG = 0
-    INFO = 1
-    WARN = 2
-    ERROR = 3
+MEMORY_SAVE_RAM = 0  # RETRO_MEMORY_SAVE_RAM
 
 
 class RetroSystemInfo(Structure):

@@ -10,11 +10,11 @@ from urllib.parse import quote
 from litestar.connection import ASGIConnection
 from litestar.response import Template
 
-from treazr.errors import InvalidInput, PermissionDenied, TreazrError
+from treazr.errors import PermissionDenied, TreazrError
 from treazr.services import Services
 from treazr.web.security import AuthUser, current_user
 
-__all__ = ["attachment", "check_may_upload", "error_page", "int_list", "iso_time", "services_of", "user_and_services"]
+__all__ = ["attachment", "check_may_upload", "error_page", "iso_time", "services_of", "user_and_services"]
 
 _HEADINGS = {403: "Not for this account", 404: "Not here", 409: "Not right now"}
 
@@ -57,9 +57,3 @@ def check_may_upload(user: AuthUser, services: Services) -> None:
         raise PermissionDenied("Ask a grown-up: children's accounts cannot upload.")
     if user.role == "member" and not services.settings.library.member_uploads:
         raise PermissionDenied("Only admins may upload games on this Treazr.")
-
-
-def int_list(value: Any, what: str) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise InvalidInput(f"{what} must be a list of ids")
-    return list(value)
