@@ -17,6 +17,7 @@ import asyncio
 import json
 import socket
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,15 +187,18 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
 class FrameSocket:
     """Blocking framed I/O on one socket: the worker's side of the conversation.
 
-    One thread reads (``recv``) while another writes (``send``); a socket allows exactly that.
+    One thread reads (``recv``); sends may come from several (the frame loop, the state writer), so each
+    whole frame is sent under a lock.
     """
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(True)
         self.sock = sock
+        self._sending = threading.Lock()
 
     def send(self, frame: bytes) -> None:
-        self.sock.sendall(frame)
+        with self._sending:
+            self.sock.sendall(frame)
 
     def _recv_exact(self, size: int) -> bytes | None:
         chunks: list[bytes] = []

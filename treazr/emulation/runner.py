@@ -34,6 +34,7 @@ from treazr.emulation.protocol import (
     encode_raw,
 )
 from treazr.emulation.spec import WorkerSpec
+from treazr.emulation.state_writer import StateWrite, StateWriter
 from treazr.errors import CoreError, InvalidContent, NotFound, TreazrError
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class _WorkerLoop:
         self.flushed: bytes | None = None
         self.flush_error: str | None = None  # why the last save RAM write failed, until one succeeds
         self.last_flush = self.last_check = self.last_tick = self.last_stats = time.monotonic()
+        self.writer = StateWriter(lambda request_id, result, error: self.reply(request_id, "save_state", result, error))
 
     # -- start ------------------------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -133,19 +135,31 @@ class _WorkerLoop:
             block = self.paused
 
     def handle(self, command: dict[str, Any]) -> None:
-        op = command.get("op")
+        op = str(command.get("op"))
         request_id = command.get("id")
         try:
-            result = self.dispatch(str(op), command)
+            if op == "save_state":  # answered by the state writer once the files are on disk
+                self.save_state(Path(command["path"]), request_id)
+                return
+            result = self.dispatch(op, command)
         except (TreazrError, OSError) as error:
             if request_id is None:
                 raise
-            if isinstance(error, OSError):  # a state or screenshot that cannot be written: the game goes on
-                error = CoreError(f"could not {str(op).replace('_', ' ')}: {error.strerror or error}")
-            self.send_event("reply", id=request_id, ok=False, kind=type(error).__name__, message=str(error))
+            self.reply(request_id, op, None, error)
             return
         if request_id is not None:
-            self.send_event("reply", id=request_id, ok=True, **result)
+            self.reply(request_id, op, result, None)
+
+    def reply(self, request_id: int | None, op: str, result: dict[str, Any] | None,
+              error: TreazrError | OSError | None) -> None:
+        if request_id is None:
+            return
+        if isinstance(error, OSError):  # a state or screenshot that cannot be written: the game goes on
+            error = CoreError(f"could not {op.replace('_', ' ')}: {error.strerror or error}")
+        if error is not None:
+            self.send_event("reply", id=request_id, ok=False, kind=type(error).__name__, message=str(error))
+        else:
+            self.send_event("reply", id=request_id, ok=True, **(result or {}))
 
     def dispatch(self, op: str, command: dict[str, Any]) -> dict[str, Any]:
         if op == "pause":
@@ -168,8 +182,6 @@ class _WorkerLoop:
             # (a video_config event, then an IDR) that every viewer can decode.
             if self.encoders is not None:
                 self.encoders.video.set_chroma("420" if command.get("chroma") == "420" else "444")
-        elif op == "save_state":
-            return self.save_state(Path(command["path"]))
         elif op == "load_state":
             return self.load_state(command["path"])
         elif op == "screenshot":
@@ -191,16 +203,11 @@ class _WorkerLoop:
         return {**self.core_identity(), "content_sha1": self.spec.content_sha1 or "", "size": size,
                 "frame_no": self.frame_no}
 
-    def save_state(self, path: Path) -> dict[str, Any]:
-        """State, thumbnail and a note of the core that wrote them; each fsynced before the reply."""
+    def save_state(self, path: Path, request_id: int | None) -> None:
+        """Take the state and the frame now; the writer thread puts state, thumbnail and note on disk (each
+        fsynced) and then replies, so the frame loop never waits on the disk."""
         data = self.host.serialize()
-        atomic_write(path, data)
-        thumbnail = path.with_suffix(".png")
-        frame = self.host.video_frame()
-        atomic_write(thumbnail, png_from_bgrx(frame))
-        atomic_write(path.with_suffix(".json"), json.dumps(self.state_note(len(data))).encode())
-        return {"path": str(path), "thumbnail": str(thumbnail), "size": len(data), "frame_no": self.frame_no,
-                "width": int(frame.shape[1]), "height": int(frame.shape[0])}
+        self.writer.submit(StateWrite(request_id, path, data, self.host.video_frame(), self.state_note(len(data))))
 
     def start_from_state(self, path: str) -> dict[str, Any]:
         """Load the state a session starts from; one that does not fit starts the game from the beginning
@@ -219,6 +226,7 @@ class _WorkerLoop:
         frames have run (nestopia, mgba), so a size measured before the first frame proves nothing. If the
         core refuses the state, the game is put back as it was before the attempt.
         """
+        self.writer.drain()  # a state just saved is on disk before it is read
         try:
             data = Path(path).read_bytes()
         except FileNotFoundError:
@@ -369,7 +377,8 @@ class _WorkerLoop:
                 self.pacer.wait()
 
     def finish(self) -> None:
-        """Session end: the last save RAM goes to disk before the process exits."""
+        """Session end: states being written and the last save RAM go to disk before the process exits."""
+        self.writer.close()
         self.flush_save_ram(force=True)
         if self.encoders is not None:
             self.encoders.close()
