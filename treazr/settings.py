@@ -122,6 +122,10 @@ class EmulationSettings:
     cover_runs: int = 2
     cover_runs_per_user: int = 1
     idle_timeout_min: float = 10.0
+    save_point_min: float = 2.0
+    save_points_kept: int = 10
+    state_versions_kept: int = 10
+    state_versions_days: float = 90.0
 
     def __post_init__(self) -> None:
         _at_least("emulation.saveram_flush_s", self.saveram_flush_s, 0.5)
@@ -131,6 +135,10 @@ class EmulationSettings:
         _at_least("emulation.cover_runs", self.cover_runs, 1)
         _at_least("emulation.cover_runs_per_user", self.cover_runs_per_user, 1)
         _at_least("emulation.idle_timeout_min", self.idle_timeout_min, 0.1)
+        _at_least("emulation.save_point_min", self.save_point_min, 0.1)
+        _at_least("emulation.save_points_kept", self.save_points_kept, 1)
+        _at_least("emulation.state_versions_kept", self.state_versions_kept, 1)
+        _at_least("emulation.state_versions_days", self.state_versions_days, 1)
 
 
 @dataclass

@@ -22,7 +22,7 @@ def test_migrations_apply_to_an_empty_database(tmp_path: Path) -> None:
     assert {c.name for c in db["save_ram"].columns} >= {"user_id", "game_id", "path", "size", "sha256", "updated_at"}
     migrations.apply(db)  # applied ones are skipped
     applied = [r["name"] for r in db.query("SELECT name FROM _sqlite_migrations WHERE migration_set = 'emulation'")]
-    assert applied == ["m001_save_states", "m002_save_ram"]
+    assert applied == ["m001_save_states", "m002_save_ram", "m003_state_versions"]
     db.close()
 
 

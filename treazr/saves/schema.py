@@ -53,3 +53,28 @@ def m002_save_ram(db: Database) -> None:
             updated_at TEXT NOT NULL,
             PRIMARY KEY (user_id, game_id)
         )""")
+
+
+@migrations()
+def m003_state_versions(db: Database) -> None:
+    # Nothing is overwritten: a state replaced by a newer save, a save point or a restore is kept here (its
+    # files hard-linked under states/<user>/<game>/versions/, named by their SHA-256), pruned by count and age.
+    db.execute("ALTER TABLE save_states ADD COLUMN origin TEXT NOT NULL DEFAULT 'saved'")
+    db.execute("""
+        CREATE TABLE state_versions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            game_id INTEGER NOT NULL,
+            slot INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            thumbnail TEXT,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            frame_no INTEGER NOT NULL DEFAULT 0,
+            core_name TEXT NOT NULL,
+            core_version TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            kept_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX state_versions_slot ON state_versions (user_id, game_id, slot, id)")

@@ -18,6 +18,7 @@ from treazr.errors import TreazrError
 from treazr.paths import DataDir
 from treazr.saves.save_ram import record_flush
 from treazr.saves.states import CONTINUE_SLOT, StateInfo, save_state
+from treazr.saves.versions import Keep
 
 if TYPE_CHECKING:
     from treazr.emulation.worker import WorkerHandle
@@ -40,13 +41,13 @@ def why(error: BaseException) -> str:
 
 
 async def end_play(db: Database, data: DataDir, handle: WorkerHandle, *, user_id: int, game_id: int,
-                   save_continue: bool = True) -> PlayEnd:
+                   save_continue: bool = True, keep: Keep | None = None) -> PlayEnd:
     """Write the Continue state (when asked and the worker still runs), stop the worker (it flushes save RAM
     as it exits) and record that save."""
     state, warning = None, None
     if save_continue and handle.running:
         try:
-            state = await save_state(db, data, handle, user_id, game_id, CONTINUE_SLOT)
+            state = await save_state(db, data, handle, user_id, game_id, CONTINUE_SLOT, origin="ended", keep=keep)
         except (TreazrError, sqlite3.Error, OSError) as error:
             warning = f"the Continue state could not be saved: {why(error)}"
             log.warning("game %s of user %s: %s", game_id, user_id, warning)

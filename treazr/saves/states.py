@@ -22,12 +22,13 @@ from treazr.db import Database, Row
 from treazr.errors import InvalidContent, InvalidInput, NotFound
 from treazr.paths import DataDir
 from treazr.saves.save_ram import check_ids
+from treazr.saves.versions import Keep, keep_current, put_back, version_of
 
 if TYPE_CHECKING:
     from treazr.emulation.worker import WorkerHandle
 
 __all__ = ["CONTINUE_SLOT", "SLOTS", "StateInfo", "check_compatible", "continue_state_path", "delete_state",
-           "get_state", "list_states", "load_state", "save_state", "state_path"]
+           "get_state", "list_states", "load_state", "restore_state", "save_state", "state_path"]
 
 CONTINUE_SLOT = 0
 SLOTS = range(1, 11)
@@ -46,6 +47,7 @@ class StateInfo:
     core_name: str
     core_version: str
     created_at: str
+    origin: str = "saved"  # or "save_point", "ended", "restored"
 
     @property
     def label(self) -> str:
@@ -69,22 +71,41 @@ def _info(row: Row) -> StateInfo:
 
 
 _UPSERT = ("INSERT INTO save_states (user_id, game_id, slot, path, thumbnail, size, frame_no, core_name, core_version, "
-           "created_at) VALUES (:user_id, :game_id, :slot, :path, :thumbnail, :size, :frame_no, :core_name, "
-           ":core_version, :created_at) ON CONFLICT (user_id, game_id, slot) DO UPDATE SET path = excluded.path, "
-           "thumbnail = excluded.thumbnail, size = excluded.size, frame_no = excluded.frame_no, "
-           "core_name = excluded.core_name, core_version = excluded.core_version, created_at = excluded.created_at")
+           "created_at, origin) VALUES (:user_id, :game_id, :slot, :path, :thumbnail, :size, :frame_no, :core_name, "
+           ":core_version, :created_at, :origin) ON CONFLICT (user_id, game_id, slot) DO UPDATE SET "
+           "path = excluded.path, thumbnail = excluded.thumbnail, size = excluded.size, frame_no = excluded.frame_no, "
+           "core_name = excluded.core_name, core_version = excluded.core_version, created_at = excluded.created_at, "
+           "origin = excluded.origin")
 
 
 async def save_state(db: Database, data: DataDir, handle: WorkerHandle, user_id: int, game_id: int,
-                     slot: int) -> StateInfo:
-    """Save the running game into ``slot``; returns once the state and its thumbnail are on disk."""
+                     slot: int, *, origin: str = "saved", keep: Keep | None = None) -> StateInfo:
+    """Save the running game into ``slot``; returns once the state and its thumbnail are on disk. The state
+    the slot held before is kept as a version (:mod:`treazr.saves.versions`), never overwritten."""
     path = state_path(data, user_id, game_id, slot)
+    await keep_current(db, user_id, game_id, slot, keep or Keep())
     reply = await handle.save_state(path)
     row = {"user_id": user_id, "game_id": game_id, "slot": slot, "path": str(path), "thumbnail": reply.get("thumbnail"),
            "size": int(reply["size"]), "frame_no": int(reply.get("frame_no", 0)), "core_name": handle.core_name,
-           "core_version": handle.core_version, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+           "core_version": handle.core_version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+           "origin": origin}
     await db.aexecute(_UPSERT, row)
     return await get_state(db, user_id, game_id, slot)
+
+
+async def restore_state(db: Database, data: DataDir, user_id: int, game_id: int, version_id: int,
+                        keep: Keep | None = None) -> StateInfo:
+    """Bring a kept version back into its slot; what the slot held is kept in turn, so this can be undone."""
+    version = await version_of(db, user_id, game_id, version_id)  # NotFound: not this player's, or pruned
+    await keep_current(db, user_id, game_id, version.slot, keep or Keep())
+    path = state_path(data, user_id, game_id, version.slot)
+    await asyncio.to_thread(put_back, version, path)
+    row = {"user_id": user_id, "game_id": game_id, "slot": version.slot, "path": str(path),
+           "thumbnail": str(path.with_suffix(".png")) if version.thumbnail else None, "size": version.size,
+           "frame_no": version.frame_no, "core_name": version.core_name, "core_version": version.core_version,
+           "created_at": version.created_at, "origin": "restored"}
+    await db.aexecute(_UPSERT, row)
+    return await get_state(db, user_id, game_id, version.slot)
 
 
 async def list_states(db: Database, user_id: int, game_id: int) -> list[StateInfo]:

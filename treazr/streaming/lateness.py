@@ -13,6 +13,7 @@ class Lateness:
     """Frames arriving more than one period after their slot on a schedule anchored at the first one."""
 
     def __init__(self, fps: float) -> None:
+        self.fps = fps
         self.period_us = 1_000_000 / fps
         self.origin_us: float | None = None
         self.window: deque[tuple[float, bool]] = deque()

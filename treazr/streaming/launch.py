@@ -13,13 +13,21 @@ from treazr.emulation.registry import core_options
 from treazr.emulation.spec import WorkerSpec
 from treazr.saves.save_ram import save_ram_path
 from treazr.saves.states import continue_state_path
+from treazr.saves.versions import Keep
 from treazr.settings import Settings
 
 if TYPE_CHECKING:
     from treazr.emulation.registry import CoreInfo
     from treazr.services import Services
 
-__all__ = ["session_spec", "video_settings"]
+__all__ = ["keep_policy", "session_spec", "video_settings"]
+
+
+def keep_policy(settings: Settings) -> Keep:
+    """How many earlier versions of each state are kept, and how long (``[emulation]``)."""
+    emulation = settings.emulation
+    return Keep(save_points=emulation.save_points_kept, per_slot=emulation.state_versions_kept,
+                max_age_days=emulation.state_versions_days)
 
 
 def video_settings(settings: Settings) -> dict[str, Any]:

@@ -24,16 +24,16 @@ from treazr.auth.grants import can_see_game
 from treazr.auth.sessions import AuthUser
 from treazr.emulation.registry import CoreInfo
 from treazr.emulation.worker import WorkerHandle, WorkerSpec
-from treazr.errors import Conflict, CoreCrashed, InvalidContent, NotFound
+from treazr.errors import Conflict, CoreCrashed, InvalidContent, NotFound, TreazrError
 from treazr.library.refusals import clear_refusal, mark_refused
 from treazr.library.repository import ContentFile, acontent_file
 from treazr.saves.save_ram import record_flush
 from treazr.saves.session_end import end_play, why
-from treazr.saves.states import CONTINUE_SLOT, get_state
+from treazr.saves.states import CONTINUE_SLOT, get_state, save_state
 from treazr.services import Services
 from treazr.streaming import history
 from treazr.streaming.away import AwayEndings
-from treazr.streaming.launch import session_spec, video_settings
+from treazr.streaming.launch import keep_policy, session_spec, video_settings
 from treazr.streaming.metrics import StreamMetrics
 from treazr.streaming.protocol import control
 from treazr.streaming.rights import recheck_viewers
@@ -301,8 +301,11 @@ class SessionManager:
         del self.sessions[session.info.token]
         session.end_reason = session.end_reason or reason  # before the worker stops: its pump must not say why
         info = session.info
+        if session.point_task is not None:  # a save point in flight is written (or fails) before the end's own
+            await asyncio.gather(session.point_task, return_exceptions=True)
         ended = await end_play(self.services.db, self.services.data, session.worker, user_id=info.owner_id,
-                               game_id=info.game_id, save_continue=save_continue)
+                               game_id=info.game_id, save_continue=save_continue,
+                               keep=keep_policy(self.services.settings))
         if ended.continue_state is not None:
             await self.record(session, [PlayEvent("state_saved", info.owner_id, None,
                                                   {"slot": CONTINUE_SLOT, "reason": reason})])
@@ -342,13 +345,43 @@ class SessionManager:
 
     async def record(self, session: PlaySession, events: list[PlayEvent]) -> None:
         """Write a session's events to the play history; a database that cannot be written (a full disk)
-        costs the rows, never the game."""
+        costs the rows, never the game. A player leaving or handing the game over makes a save point."""
+        if any(event.kind in ("left", "handed_off") for event in events):
+            self.save_point_soon(session, "a player left" if events[-1].kind == "left" else "the game moved")
         for event in events:
             try:
                 await history.log_event(self.services.db, session.info.id, event.kind, user_id=event.user_id,
                                         game_id=session.info.game_id, device_id=event.device_id, **event.detail)
             except (sqlite3.Error, OSError) as error:
                 log.error("session %s: could not record %s: %s", session.info.id, event.kind, why(error))
+
+    # -- save points ----------------------------------------------------------------------------
+    def save_point_soon(self, session: PlaySession, reason: str) -> None:
+        """Write a save point (the Continue state; the one before is kept) unless one is being written, the
+        game has not moved since the last, or it is ending."""
+        if (session.ended.is_set() or session.point_task is not None or not session.worker.running
+                or self.sessions.get(session.info.token) is not session or session.played_since_point() == 0):
+            return
+        session.point_task = asyncio.create_task(self._save_point(session, reason),
+                                                 name=f"treazr-save-point-{session.info.id}")
+
+    async def _save_point(self, session: PlaySession, reason: str) -> None:
+        info = session.info
+        frames = session.frames_seen
+        try:
+            await save_state(self.services.db, self.services.data, session.worker, info.owner_id, info.game_id,
+                             CONTINUE_SLOT, origin="save_point", keep=keep_policy(self.services.settings))
+        except (TreazrError, sqlite3.Error, OSError) as error:
+            if not session.ended.is_set() and session.worker.running:
+                log.warning("session %s: could not write a save point: %s", info.id, why(error))
+                session.broadcast(control("save_status", ok=False,
+                                          message=f"Your progress could not be saved: {why(error)}"))
+        else:
+            session.point_frames = frames
+            await self.record(session, [PlayEvent("state_saved", info.owner_id, None,
+                                                  {"slot": CONTINUE_SLOT, "reason": f"save point: {reason}"})])
+        finally:
+            session.point_task = None
 
     # -- housekeeping -------------------------------------------------------------------------
     async def _housekeep(self) -> None:
@@ -373,6 +406,8 @@ class SessionManager:
                                  f"nobody watched it for {idle_s / 60:g} minutes", warning)
                 continue
             session.sleep_if_never_opened(now)
+            if session.played_since_point() >= self.services.settings.emulation.save_point_min * 60:
+                self.save_point_soon(session, "a few minutes of play")
             await self.record(session, session.sweep_viewers(now))
         await recheck_viewers(self)  # last: a slow read here never holds up the idle checks above
 

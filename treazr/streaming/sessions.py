@@ -123,6 +123,8 @@ class PlaySession:
         self.names: dict[int, str] = {info.owner_id: info.owner_name}
         self.last_input: dict[int, float] = {}  # user -> when their last accepted input came
         self.chat = ChatLimiter()
+        self.point_frames = 0  # frames_seen when the last save point was written
+        self.point_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -365,6 +367,11 @@ class PlaySession:
         return PlayEvent("left", viewer.user_id, viewer.device_id, {
             "viewer": viewer.id, "frames": counters.frames_sent, "dropped": counters.frames_dropped,
             "malformed": counters.malformed})
+
+    def played_since_point(self) -> float:
+        """Seconds of play (frames emulated and sent; a paused or sleeping game adds none) since the last
+        save point."""
+        return (self.frames_seen - self.point_frames) / self._lateness.fps
 
     def open_viewers(self, user_id: int | None = None) -> int:
         """Viewers not yet closed (of one person, when given)."""
