@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import time
 from typing import Any
 
 from litestar import WebSocket
 
 from treazr.auth.sessions import AuthUser
-from treazr.errors import TreazrError
+from treazr.errors import TreazrError, as_disk_full
 from treazr.saves.states import load_state, save_state
 from treazr.streaming.manager import SessionManager
 from treazr.streaming.protocol import (
@@ -169,6 +170,11 @@ async def _command(manager: SessionManager, session: PlaySession, viewer: Viewer
         await _owner_command(manager, session, viewer, user, kind, message)
     except TreazrError as error:
         viewer.push_control(control("error", code=type(error).__name__, message=str(error), command=kind))
+    except (OSError, sqlite3.Error) as error:
+        full = as_disk_full(error)  # a full disk is the player's one clear message; anything else is a fault
+        if full is None:
+            raise
+        viewer.push_control(control("error", code=type(full).__name__, message=str(full), command=kind))
 
 
 async def _anyone_command(manager: SessionManager, session: PlaySession, user: AuthUser, kind: str,
